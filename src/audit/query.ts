@@ -1,0 +1,54 @@
+/** Auditor use cases: filtered, cursor-paginated queries; "who accessed this secret"; chain verification. */
+import type { AuditRecord } from "../domain.js";
+import type { AccessSummaryRow, AuditFilter, Store } from "../store/store.js";
+import { verifyChain, type VerifyResult } from "./verify.js";
+
+export const MAX_PAGE = 1000;
+
+export interface AccessReportRow {
+  server: string;
+  actor_kind: string;
+  count: number;
+  first: string;
+  last: string;
+  outcomes: { allowed: number; denied: number; error: number };
+}
+
+export class AuditQueries {
+  constructor(private readonly store: Pick<Store, "queryAudit" | "accessSummary" | "auditPages">) {}
+
+  /** One page of records; `next_cursor` is set when more may follow. */
+  async page(filter: Omit<AuditFilter, "limit"> & { limit?: number }): Promise<{ events: AuditRecord[]; nextCursor: string | null }> {
+    const limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_PAGE);
+    const events = await this.store.queryAudit({ ...filter, limit });
+    const last = events.at(-1);
+    return { events, nextCursor: events.length === limit && last ? String(last.seq) : null };
+  }
+
+  /** Every matching record, page by page (exports). */
+  async *all(filter: Omit<AuditFilter, "limit" | "afterSeq">): AsyncIterable<AuditRecord[]> {
+    let afterSeq = 0;
+    for (;;) {
+      const events = await this.store.queryAudit({ ...filter, afterSeq, limit: MAX_PAGE });
+      if (events.length === 0) return;
+      yield events;
+      afterSeq = events.at(-1)!.seq;
+    }
+  }
+
+  async accessReport(secretPath: string, since: number | undefined): Promise<AccessReportRow[]> {
+    const rows = await this.store.accessSummary(secretPath, since);
+    return rows.map((row: AccessSummaryRow) => ({
+      server: row.actor,
+      actor_kind: row.actorKind,
+      count: Number(row.count),
+      first: new Date(Number(row.first)).toISOString(),
+      last: new Date(Number(row.last)).toISOString(),
+      outcomes: { allowed: Number(row.allowed), denied: Number(row.denied), error: Number(row.error) },
+    }));
+  }
+
+  verify(): Promise<VerifyResult> {
+    return verifyChain(this.store.auditPages(MAX_PAGE));
+  }
+}

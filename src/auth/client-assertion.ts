@@ -1,0 +1,70 @@
+/**
+ * RFC 7523 `private_key_jwt` client authentication: the server signs a short JWT with its own
+ * private key; the broker verifies it against the public JWKs registered for that server. No
+ * shared secret exists at all. Each assertion id (`jti`) is accepted once (replay protection).
+ */
+import { decodeProtectedHeader, importJWK, jwtVerify, type JWK } from "jose";
+import { BrokerError } from "../errors.js";
+
+export const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/** Algorithms a server may sign assertions with; symmetric and `none` are never accepted. */
+export const ASSERTION_ALGORITHMS = ["EdDSA", "ES256", "ES384", "PS256", "RS256"] as const;
+
+/** Longest accepted assertion lifetime: bounds how long a jti must be remembered. */
+const MAX_ASSERTION_LIFETIME_SECONDS = 300;
+
+export interface AssertionCheck {
+  clientId: string;
+  assertion: string;
+  publicJwks: JWK[];
+  /** Accepted `aud` values: the broker's issuer URL and its token endpoint URL. */
+  audiences: string[];
+  now: number;
+  /** Records the jti; false when it was seen before. */
+  remember: (assertionId: string, expiresAt: number) => Promise<boolean>;
+}
+
+const invalidClient = (message: string, detail?: string) =>
+  new BrokerError("unauthorized", message, detail === undefined ? {} : { detail });
+
+/** Verifies the assertion; throws BrokerError("unauthorized") (RFC 6749 `invalid_client`) otherwise. */
+export async function verifyClientAssertion(check: AssertionCheck): Promise<void> {
+  let header;
+  try {
+    header = decodeProtectedHeader(check.assertion);
+  } catch {
+    throw invalidClient("client assertion is malformed");
+  }
+  const alg = header.alg;
+  if (typeof alg !== "string" || !(ASSERTION_ALGORITHMS as readonly string[]).includes(alg)) {
+    throw invalidClient("client assertion algorithm not allowed");
+  }
+  const candidates = check.publicJwks.filter((jwk) => (header.kid === undefined || jwk.kid === undefined || jwk.kid === header.kid) && (jwk.alg === undefined || jwk.alg === alg));
+  let lastError: unknown;
+  for (const jwk of candidates) {
+    try {
+      const key = await importJWK(jwk, alg);
+      const { payload } = await jwtVerify(check.assertion, key, {
+        algorithms: [alg],
+        issuer: check.clientId,
+        subject: check.clientId,
+        audience: check.audiences,
+        requiredClaims: ["exp", "jti"],
+        clockTolerance: 5,
+        currentDate: new Date(check.now),
+      });
+      const nowSeconds = Math.floor(check.now / 1000);
+      if (typeof payload.exp !== "number" || payload.exp - nowSeconds > MAX_ASSERTION_LIFETIME_SECONDS) {
+        throw invalidClient(`client assertion must expire within ${MAX_ASSERTION_LIFETIME_SECONDS} seconds`);
+      }
+      const fresh = await check.remember(`${check.clientId}:${String(payload.jti)}`, payload.exp * 1000);
+      if (!fresh) throw invalidClient("client assertion was already used");
+      return;
+    } catch (error) {
+      if (error instanceof BrokerError) throw error;
+      lastError = error;
+    }
+  }
+  throw invalidClient("client assertion could not be verified", lastError instanceof Error ? lastError.message : undefined);
+}

@@ -1,0 +1,41 @@
+/**
+ * The mount table: maps a secret path onto a backend and the location inside it. The longest
+ * matching mount prefix wins; paths under no mount live in the local store.
+ */
+import type { SecretBackend } from "./backend.js";
+
+export interface Mount {
+  /** Prefix ending in "/", e.g. "kv/". */
+  path: string;
+  backend: SecretBackend;
+}
+
+export interface ResolvedMount {
+  backend: SecretBackend;
+  /** The location inside the backend: the path with the mount prefix removed. */
+  location: string;
+}
+
+export class MountTable {
+  private readonly mounts: Mount[];
+
+  constructor(
+    mounts: Mount[],
+    private readonly fallback: SecretBackend,
+  ) {
+    this.mounts = [...mounts].sort((a, b) => b.path.length - a.path.length);
+  }
+
+  resolve(path: string): ResolvedMount {
+    for (const mount of this.mounts) {
+      if (path.startsWith(mount.path) && path.length > mount.path.length) {
+        return { backend: mount.backend, location: path.slice(mount.path.length) };
+      }
+    }
+    return { backend: this.fallback, location: path };
+  }
+
+  all(): SecretBackend[] {
+    return [this.fallback, ...this.mounts.map((mount) => mount.backend)];
+  }
+}

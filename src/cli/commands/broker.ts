@@ -1,0 +1,166 @@
+/** Commands that run or prepare a broker process: dev, serve, init, migrate. */
+import type { Command } from "commander";
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey } from "../../bootstrap.js";
+import { loadConfig, type BrokerConfig } from "../../config.js";
+import { startBroker, type RunningBroker } from "../../main.js";
+import { openSqliteStore } from "../../store/sqlite.js";
+import { openStore } from "../../store/open.js";
+import { CliError } from "../errors.js";
+import type { Output } from "../output.js";
+
+const EXAMPLE_POLICY = `# Example policy written by \`credbroker dev\`. Edit it: the broker reloads it on save.
+servers:
+  example-mcp:
+    description: An example MCP server that may read one secret
+    allow:
+      - secrets: ["example/*"]
+        actions: [read]
+        max_ttl: 15m
+roles:
+  security: [rotate, approve, revoke, audit]
+  auditor: [audit]
+`;
+
+/** Keeps the process alive until SIGINT/SIGTERM; SIGHUP reloads policies. */
+function runUntilSignal(broker: RunningBroker, output: Output): Promise<number> {
+  return new Promise((resolvePromise) => {
+    const stop = (signal: string) => {
+      output.err(`credbroker: ${signal} received, shutting down`);
+      process.off("SIGHUP", hup);
+      broker.close().then(
+        () => resolvePromise(0),
+        () => resolvePromise(1),
+      );
+    };
+    const hup = () => {
+      const outcome = broker.reloadPolicies();
+      output.err(outcome.ok ? "credbroker: policies reloaded" : "credbroker: policy reload failed; last good policy kept (see log)");
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGHUP", hup);
+  });
+}
+
+export function registerBrokerCommands(program: Command, output: (json: boolean) => Output, setExit: (promise: Promise<number>) => void) {
+  program
+    .command("dev")
+    .description("run a development broker with everything embedded in ./.credbroker/ (SQLite, generated master key)")
+    .option("--port <n>", "port to listen on", "8787")
+    .option("--data-dir <dir>", "where the database and master key live", ".credbroker")
+    .option("--policies <dir>", "policy folder (default ./policies, else an example in the data dir)")
+    .option("--config <file>", "extra settings (mounts, ...) on top of the embedded default")
+    .option("--json", "print one JSON line {url, admin_token} once ready")
+    .action(async (options: { port: string; dataDir: string; policies?: string; config?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (!/^\d{1,5}$/.test(options.port) || Number(options.port) > 65535) throw new CliError("--port must be a number 0-65535", 2);
+      const dataDir = resolve(options.dataDir);
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      let policies = options.policies ? resolve(options.policies) : resolve("policies");
+      if (!options.policies && !existsSync(policies)) {
+        policies = join(dataDir, "policies");
+        mkdirSync(policies, { recursive: true });
+        const example = join(policies, "example.yaml");
+        if (!existsSync(example)) writeFileSync(example, EXAMPLE_POLICY);
+      }
+      const config = loadConfig(options.config, process.env, {
+        database: `sqlite:${join(dataDir, "credbroker.db")}`,
+        master_key_file: join(dataDir, "master.key"),
+      });
+      config.listen = `127.0.0.1:${options.port}`;
+      config.policies = policies;
+      const ring = resolveMasterKey(config, process.env, true);
+      if (config.master_key_file && existsSync(config.master_key_file)) chmodSync(config.master_key_file, 0o600);
+      out.err(
+        [
+          "",
+          "  WARNING: development mode. The master key is a plain file next to the database",
+          `  (${config.master_key_file ?? "CREDBROKER_MASTER_KEY"}) and a fresh admin token is printed on every start.`,
+          "  Do not store production secrets with `credbroker dev`; use `credbroker init` + `credbroker serve`.",
+          "",
+        ].join("\n"),
+      );
+      const store = await openStore(config.database);
+      try {
+        if (!(await isInitialised(store))) await initialiseStore(store, ring, "admin");
+      } finally {
+        await store.close();
+      }
+      const adminStore = await openStore(config.database);
+      const adminToken = await issueDevAdminToken(adminStore).finally(() => adminStore.close());
+      const broker = await startBroker({ config, masterKey: ring });
+      if (out.json) {
+        out.out(JSON.stringify({ url: broker.url, admin_token: adminToken }));
+      } else {
+        out.out(`credbroker dev listening on ${broker.url}`);
+        out.out(`policies: ${config.policies}`);
+        out.out("");
+        out.out(`  export CREDBROKER_URL=${broker.url}`);
+        out.out(`  export CREDBROKER_TOKEN=${adminToken}`);
+        out.out("");
+      }
+      setExit(runUntilSignal(broker, out));
+    });
+
+  program
+    .command("serve")
+    .description("run a production broker from a config file plus CREDBROKER_* environment")
+    .option("--config <file>", "configuration file (YAML)")
+    .action(async (options: { config?: string }) => {
+      const out = output(false);
+      const config = loadConfig(options.config ?? (existsSync("credbroker.yaml") ? "credbroker.yaml" : undefined));
+      const ring = resolveMasterKey(config, process.env, false);
+      const store = await openStore(config.database);
+      const initialised = await isInitialised(store).finally(() => store.close());
+      if (!initialised) throw new CliError("this broker is not initialised: run `credbroker init` first");
+      const broker = await startBroker({ config, masterKey: ring });
+      out.err(`credbroker serving on ${broker.url}`);
+      setExit(runUntilSignal(broker, out));
+    });
+
+  program
+    .command("init")
+    .description("initialise a production broker: migrations, master key file, first admin operator (token printed once)")
+    .option("--config <file>", "configuration file (YAML)")
+    .option("--admin <name>", "name of the first admin operator", "admin")
+    .option("--json", "print {admin_token}")
+    .action(async (options: { config?: string; admin: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const config: BrokerConfig = loadConfig(options.config);
+      const store = await openStore(config.database);
+      try {
+        if (await isInitialised(store)) throw new CliError("this broker is already initialised; nothing was changed");
+        const ring = resolveMasterKey(config, process.env, true);
+        const token = await initialiseStore(store, ring, options.admin);
+        if (out.json) out.out(JSON.stringify({ admin_token: token }));
+        else {
+          out.out(`initialised. Admin operator "${options.admin}" token (shown once, store it safely):`);
+          out.out(`  ${token}`);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command("migrate")
+    .description("apply pending migrations to the configured database")
+    .option("--config <file>", "configuration file (YAML)")
+    .option("--json", "machine-readable output")
+    .action((options: { config?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const config = loadConfig(options.config);
+      if (!config.database.startsWith("sqlite:")) throw new CliError("only sqlite: databases are supported by this build");
+      const store = openSqliteStore({ file: config.database.slice("sqlite:".length), migrate: false });
+      try {
+        out.err("applying migrations...");
+        const applied = store.migrate();
+        if (out.json) out.out(JSON.stringify({ applied }));
+        else out.out(applied.length === 0 ? "database is up to date" : `applied: ${applied.join(", ")}`);
+      } finally {
+        void store.close();
+      }
+    });
+}

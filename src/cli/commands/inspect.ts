@@ -1,0 +1,147 @@
+/** Commands for policy authors and auditors: policy check/explain, audit who-accessed/query/export/verify. */
+import type { Command } from "commander";
+import { createWriteStream } from "node:fs";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
+import { AUDIT_CSV_COLUMNS, toCsvRow } from "../../audit/csv.js";
+import type { AuditRecordJson } from "../../audit/record.js";
+import { explain } from "../../policy/explain.js";
+import { loadPolicyDir } from "../../policy/load.js";
+import { apiClientFromEnv } from "../api-client.js";
+import { CliError } from "../errors.js";
+import { table, type Output } from "../output.js";
+
+export function registerInspectCommands(program: Command, output: (json: boolean) => Output, setExit: (promise: Promise<number>) => void) {
+  const api = () => apiClientFromEnv();
+
+  // policy ----------------------------------------------------------------------------------
+  const policy = program.command("policy").description("validate and explain policies");
+  policy
+    .command("check [dir]")
+    .description("validate every policy file; exit 1 with file:line:column messages on problems")
+    .option("--json")
+    .action((dir: string | undefined, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = loadPolicyDir(dir ?? "policies");
+      if (result.ok) {
+        out.out(out.json ? JSON.stringify({ ok: true, files: result.files }) : `ok: ${result.files.length} file(s) valid`);
+        return;
+      }
+      if (out.json) out.out(JSON.stringify({ ok: false, problems: result.problems }));
+      else for (const p of result.problems) out.err(`${p.file}:${p.line}:${p.column}: ${p.message}`);
+      setExit(Promise.resolve(1));
+    });
+  policy
+    .command("explain")
+    .description("which rule decides whether a server may act on a secret, and why")
+    .requiredOption("--server <id>")
+    .requiredOption("--secret <path>")
+    .option("--action <action>", "read or list", "read")
+    .option("--source-ip <ip>", "evaluate source_cidr conditions for this address")
+    .option("--dir <dir>", "policy folder", "policies")
+    .option("--json")
+    .action((options: { server: string; secret: string; action: string; sourceIp?: string; dir: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (options.action !== "read" && options.action !== "list") throw new CliError("--action must be read or list", 2);
+      const loaded = loadPolicyDir(options.dir);
+      if (!loaded.ok) throw new CliError(`policies are invalid; run credbroker policy check ${options.dir}`);
+      const result = explain(loaded.policy, { serverId: options.server, secretPath: options.secret, action: options.action, ...(options.sourceIp && { sourceIp: options.sourceIp }) });
+      if (out.json) out.out(JSON.stringify(result));
+      else {
+        out.out(`${result.decision.allowed ? "ALLOW" : "DENY"}: ${result.decision.allowed ? `${result.decision.rule.file}:${result.decision.rule.line}` : result.decision.message}`);
+        for (const considered of result.considered) out.out(`  ${considered.matched ? "matched" : "skipped"} ${considered.rule.effect} ${considered.rule.file}:${considered.rule.line}: ${considered.why}`);
+      }
+      if (!result.decision.allowed) setExit(Promise.resolve(1));
+    });
+
+  // audit -----------------------------------------------------------------------------------
+  const audit = program.command("audit").description("query and verify the audit trail");
+  audit
+    .command("who-accessed <path>")
+    .description("which servers and operators read a secret: count, first, last, outcomes")
+    .option("--since <when>", "a duration ago (90d) or an ISO time")
+    .option("--json")
+    .action(async (path: string, options: { since?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const query = new URLSearchParams({ secret: path, ...(options.since && { since: options.since }) });
+      const report = await api().request<{ servers: Array<{ server: string; count: number; first: string; last: string; outcomes: { allowed: number; denied: number; error: number } }> }>(
+        "GET",
+        `v1/audit/access-report?${query}`,
+      );
+      if (out.json) out.out(JSON.stringify(report.servers.map(({ server, count, first, last, outcomes }) => ({ server, count, first, last, outcomes }))));
+      else out.out(table(["server", "count", "first", "last", "allowed", "denied", "error"], report.servers.map((r) => [r.server, r.count, r.first, r.last, r.outcomes.allowed, r.outcomes.denied, r.outcomes.error])));
+    });
+  audit
+    .command("query")
+    .option("--server <id>", "actor (server id or operator name)")
+    .option("--secret <path>")
+    .option("--action <action>", "e.g. secret.read, auth.token")
+    .option("--outcome <outcome>", "allowed, denied or error")
+    .option("--since <when>")
+    .option("--until <when>")
+    .option("--limit <n>", "most records", "100")
+    .option("--format <format>", "table, json or csv", "table")
+    .option("--json", "same as --format json")
+    .action(async (options: { server?: string; secret?: string; action?: string; outcome?: string; since?: string; until?: string; limit: string; format: string; json?: boolean }) => {
+      const format = options.json ? "json" : options.format;
+      if (!["table", "json", "csv"].includes(format)) throw new CliError("--format must be table, json or csv", 2);
+      const out = output(format === "json");
+      const query = new URLSearchParams({
+        ...(options.server && { server: options.server }),
+        ...(options.secret && { secret: options.secret }),
+        ...(options.action && { action: options.action }),
+        ...(options.outcome && { outcome: options.outcome }),
+        ...(options.since && { since: options.since }),
+        ...(options.until && { until: options.until }),
+        limit: options.limit,
+      });
+      const { events } = await api().request<{ events: AuditRecordJson[] }>("GET", `v1/audit/events?${query}`);
+      if (format === "json") out.out(JSON.stringify(events));
+      else if (format === "csv") out.out([AUDIT_CSV_COLUMNS.join(","), ...events.map(toCsvRow)].join("\n"));
+      else out.out(table(["seq", "time", "actor", "action", "resource", "outcome", "reason"], events.map((e) => [e.seq, e.time, e.actor, e.action, e.resource, e.outcome, e.reason])));
+    });
+  audit
+    .command("export")
+    .description("export the whole audit trail (or a filtered part) as JSON lines or CSV")
+    .option("--format <format>", "jsonl or csv", "jsonl")
+    .option("--output <file>", "write to a file instead of stdout")
+    .option("--since <when>")
+    .option("--until <when>")
+    .action(async (options: { format: string; output?: string; since?: string; until?: string }) => {
+      if (options.format !== "jsonl" && options.format !== "csv") throw new CliError("--format must be jsonl or csv", 2);
+      const query = new URLSearchParams({ format: options.format, ...(options.since && { since: options.since }), ...(options.until && { until: options.until }) });
+      const response = await api().raw("GET", `v1/audit/export?${query}`);
+      if (!response.ok || !response.body) throw new CliError(`export failed: HTTP ${response.status}`);
+      let lines = 0;
+      const counter = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          lines += chunk.toString("utf8").split("\n").length - 1;
+          process.stderr.write(`\rexported ${lines} lines`);
+          target.write(chunk, callback);
+        },
+      });
+      const target = options.output ? createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
+      await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), counter);
+      if (options.output) await new Promise((done) => (target as ReturnType<typeof createWriteStream>).end(done));
+      process.stderr.write(`\rexported ${lines} lines\n`);
+    });
+  audit
+    .command("verify")
+    .description("check the hash chain: detects deleted, altered or reordered records")
+    .option("--json")
+    .action(async (options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = await api().request<{ ok: boolean; checked: number; head: { seq: number; hash: string } | null; problems: Array<{ seq: number; kind: string; message: string }> }>(
+        "GET",
+        "v1/audit/verify",
+      );
+      if (out.json) out.out(JSON.stringify(result));
+      else {
+        out.out(result.ok ? `ok: ${result.checked} records, chain intact` : `TAMPERED: ${result.problems.length} problem(s) in ${result.checked} records`);
+        for (const problem of result.problems) out.out(`  seq ${problem.seq}: ${problem.kind}: ${problem.message}`);
+        if (result.head) out.out(`head: seq ${result.head.seq} hash ${result.head.hash} (record it outside the broker to detect truncation)`);
+      }
+      if (!result.ok) setExit(Promise.resolve(1));
+    });
+}

@@ -1,0 +1,260 @@
+/** Commands that manage a running broker over its API: server, operator, secret, lease, keys. */
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { apiClientFromEnv } from "../api-client.js";
+import { CliError } from "../errors.js";
+import { table, type Output } from "../output.js";
+
+interface ServerJson {
+  id: string;
+  description: string;
+  disabled: boolean;
+  created_at: string;
+}
+interface LeaseJson {
+  lease_id: string;
+  server: string;
+  secret: string;
+  version: number;
+  state: string;
+  expires_at: string;
+}
+
+const enc = encodeURIComponent;
+const encPath = (path: string) => path.split("/").map(enc).join("/");
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function readPublicKey(file: string | undefined): Record<string, unknown> | undefined {
+  if (!file) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch {
+    throw new CliError(`cannot read a public JWK (JSON) from ${file}`);
+  }
+}
+
+export function registerManageCommands(program: Command, output: (json: boolean) => Output) {
+  const api = () => apiClientFromEnv();
+
+  // server ----------------------------------------------------------------------------------
+  const server = program.command("server").description("register and manage MCP server identities");
+  server
+    .command("add <id>")
+    .description("register a server; prints its client secret once")
+    .option("--description <text>")
+    .option("--label <key=value...>", "labels (repeatable)")
+    .option("--public-key <file>", "register a public JWK for private_key_jwt")
+    .option("--no-secret", "no client secret (needs --public-key)")
+    .option("--json")
+    .action(async (id: string, options: { description?: string; label?: string[]; publicKey?: string; secret: boolean; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const labels = Object.fromEntries(
+        (options.label ?? []).map((pair) => {
+          const eq = pair.indexOf("=");
+          if (eq < 1) throw new CliError(`--label must be key=value, got ${pair}`, 2);
+          return [pair.slice(0, eq), pair.slice(eq + 1)];
+        }),
+      );
+      const publicJwk = readPublicKey(options.publicKey);
+      const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", "v1/admin/servers", {
+        id,
+        ...(options.description && { description: options.description }),
+        ...(options.label && { labels }),
+        ...(publicJwk && { public_jwk: publicJwk }),
+        ...(!options.secret && { no_secret: true }),
+      });
+      if (out.json) out.out(JSON.stringify({ client_id: result.client_id, client_secret: result.client_secret }));
+      else {
+        out.out(`registered ${result.client_id}`);
+        if (result.client_secret) out.out(`client secret (shown once): ${result.client_secret}`);
+      }
+    });
+  server
+    .command("list")
+    .option("--json")
+    .action(async (options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const { servers } = await api().request<{ servers: ServerJson[] }>("GET", "v1/admin/servers");
+      out.out(out.json ? JSON.stringify(servers) : table(["id", "disabled", "created", "description"], servers.map((s) => [s.id, s.disabled, s.created_at, s.description])));
+    });
+  for (const verb of ["disable", "enable"] as const) {
+    server
+      .command(`${verb} <id>`)
+      .description(verb === "disable" ? "disable a server: its tokens stop working and its leases are revoked at once" : "re-enable a server")
+      .option("--json")
+      .action(async (id: string, options: { json?: boolean }) => {
+        const out = output(Boolean(options.json));
+        const result = await api().request<ServerJson>("POST", `v1/admin/servers/${enc(id)}/${verb}`);
+        out.out(out.json ? JSON.stringify(result) : `${id} ${verb}d`);
+      });
+  }
+  server
+    .command("rotate-credentials <id>")
+    .description("replace the server's client secret (or public key); the old one stops working at once")
+    .option("--public-key <file>", "replace the registered public JWK instead")
+    .option("--json")
+    .action(async (id: string, options: { publicKey?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const publicJwk = readPublicKey(options.publicKey);
+      const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", `v1/admin/servers/${enc(id)}/rotate-credentials`, publicJwk ? { public_jwk: publicJwk } : {});
+      if (out.json) out.out(JSON.stringify(result));
+      else out.out(result.client_secret ? `new client secret for ${id} (shown once): ${result.client_secret}` : `public key of ${id} replaced`);
+    });
+
+  // operator --------------------------------------------------------------------------------
+  const operator = program.command("operator").description("operator tokens for humans");
+  operator
+    .command("add <name>")
+    .requiredOption("--role <role>", "admin, security, auditor, developer or a policy-defined role")
+    .option("--json")
+    .action(async (name: string, options: { role: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = await api().request<{ name: string; token: string }>("POST", "v1/admin/operators", { name, role: options.role });
+      if (out.json) out.out(JSON.stringify({ name: result.name, token: result.token }));
+      else out.out(`operator ${result.name} (${options.role}) token (shown once): ${result.token}`);
+    });
+  operator
+    .command("list")
+    .option("--json")
+    .action(async (options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const { operators } = await api().request<{ operators: Array<{ name: string; role: string; created_at: string; revoked: boolean }> }>("GET", "v1/admin/operators");
+      out.out(out.json ? JSON.stringify(operators) : table(["name", "role", "created", "revoked"], operators.map((o) => [o.name, o.role, o.created_at, o.revoked])));
+    });
+  operator
+    .command("revoke <name>")
+    .option("--json")
+    .action(async (name: string, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      await api().request("DELETE", `v1/admin/operators/${enc(name)}`);
+      out.out(out.json ? JSON.stringify({ name, revoked: true }) : `operator ${name} revoked`);
+    });
+
+  // secret ----------------------------------------------------------------------------------
+  const secret = program.command("secret").description("write, list, read and delete secrets");
+  secret
+    .command("put <path>")
+    .description("write a new version from stdin, a file, or a generated random value")
+    .option("--value-stdin", "read the value from standard input, byte for byte")
+    .option("--from-file <file>", "read the value from a file")
+    .option("--generate <n>", "generate a random alphanumeric value of n characters")
+    .option("--description <text>")
+    .option("--owner <owner>")
+    .option("--sensitivity <level>", "low, medium or high")
+    .option("--json")
+    .action(async (path: string, options: { valueStdin?: boolean; fromFile?: string; generate?: string; description?: string; owner?: string; sensitivity?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const sources = [options.valueStdin, options.fromFile, options.generate].filter((v) => v !== undefined && v !== false);
+      if (sources.length !== 1) throw new CliError("give exactly one of --value-stdin, --from-file, --generate", 2);
+      let body: Record<string, unknown>;
+      if (options.generate !== undefined) {
+        if (!/^\d+$/.test(options.generate)) throw new CliError("--generate takes a length", 2);
+        body = { path, generate: Number(options.generate) };
+      } else {
+        let value: Buffer;
+        try {
+          value = options.valueStdin ? await readStdin() : readFileSync(options.fromFile!);
+        } catch {
+          throw new CliError(`cannot read ${options.fromFile ?? "standard input"}`);
+        }
+        body = { path, value_base64: value.toString("base64") };
+      }
+      const result = await api().request<{ path: string; version: number }>("POST", "v1/admin/secrets", {
+        ...body,
+        ...(options.description && { description: options.description }),
+        ...(options.owner && { owner: options.owner }),
+        ...(options.sensitivity && { sensitivity: options.sensitivity }),
+      });
+      out.out(out.json ? JSON.stringify(result) : `wrote ${result.path} version ${result.version}`);
+    });
+  secret
+    .command("list [prefix]")
+    .option("--json")
+    .action(async (prefix: string | undefined, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const { secrets } = await api().request<{ secrets: Array<{ path: string; current_version: number; owner: string; sensitivity: string; updated_at: string }> }>(
+        "GET",
+        `v1/admin/secrets${prefix ? `?prefix=${enc(prefix)}` : ""}`,
+      );
+      out.out(out.json ? JSON.stringify(secrets) : table(["path", "version", "sensitivity", "owner", "updated"], secrets.map((s) => [s.path, s.current_version, s.sensitivity, s.owner, s.updated_at])));
+    });
+  secret
+    .command("versions <path>")
+    .option("--json")
+    .action(async (path: string, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = await api().request<{ versions: Array<{ version: number; created_at: string; created_by: string; destroyed: boolean }> }>("GET", `v1/admin/secrets/${encPath(path)}`);
+      out.out(out.json ? JSON.stringify(result.versions) : table(["version", "created", "by", "destroyed"], result.versions.map((v) => [v.version, v.created_at, v.created_by, v.destroyed])));
+    });
+  secret
+    .command("get <path>")
+    .description("print a secret's value (audited like any access)")
+    .option("--version <n>")
+    .option("--json")
+    .action(async (path: string, options: { version?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (options.version !== undefined && !/^\d+$/.test(options.version)) throw new CliError("--version takes a number", 2);
+      const result = await api().request<{ name: string; value: string; encoding: string; version: number }>("POST", "v1/admin/secrets/read", {
+        path,
+        ...(options.version && { version: Number(options.version) }),
+      });
+      if (out.json) out.out(JSON.stringify(result));
+      else process.stdout.write(result.encoding === "base64" ? Buffer.from(result.value, "base64") : `${result.value}\n`);
+    });
+  secret
+    .command("delete <path>")
+    .option("--json")
+    .action(async (path: string, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      await api().request("DELETE", `v1/admin/secrets/${encPath(path)}`);
+      out.out(out.json ? JSON.stringify({ path, deleted: true }) : `deleted ${path}`);
+    });
+
+  // lease -----------------------------------------------------------------------------------
+  const lease = program.command("lease").description("list and revoke leases");
+  lease
+    .command("list")
+    .option("--server <id>")
+    .option("--secret <path>")
+    .option("--all", "include expired and revoked leases")
+    .option("--json")
+    .action(async (options: { server?: string; secret?: string; all?: boolean; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const query = new URLSearchParams({ ...(options.server && { server: options.server }), ...(options.secret && { secret: options.secret }), ...(options.all && { all: "true" }) });
+      const { leases } = await api().request<{ leases: LeaseJson[] }>("GET", `v1/admin/leases?${query}`);
+      out.out(out.json ? JSON.stringify(leases) : table(["lease", "server", "secret", "version", "state", "expires"], leases.map((l) => [l.lease_id, l.server, l.secret, l.version, l.state, l.expires_at])));
+    });
+  lease
+    .command("revoke [id]")
+    .description("revoke one lease, every lease of a server, or every lease of a secret, at once")
+    .option("--server <id>")
+    .option("--secret <path>")
+    .option("--json")
+    .action(async (id: string | undefined, options: { server?: string; secret?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const targets = [id, options.server, options.secret].filter((v) => v !== undefined);
+      if (targets.length !== 1) throw new CliError("give exactly one of ID, --server, --secret", 2);
+      const result = await api().request<{ revoked: number; lease_ids: string[] }>("POST", "v1/admin/leases/revoke", id ? { lease_id: id } : options.server ? { server: options.server } : { secret: options.secret });
+      out.out(out.json ? JSON.stringify(result) : `revoked ${result.revoked} lease(s)`);
+    });
+
+  // keys ------------------------------------------------------------------------------------
+  program
+    .command("keys")
+    .description("key management")
+    .command("rotate")
+    .description("new master key version, re-wrapping every data key (or --signing: new token signing key)")
+    .option("--signing", "rotate the token signing key instead (the old one verifies during the overlap)")
+    .option("--json")
+    .action(async (options: { signing?: boolean; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (!out.json) out.err(options.signing ? "rotating the signing key..." : "rotating the master key and re-wrapping data keys...");
+      const result = await api().request<Record<string, unknown>>("POST", `v1/admin/keys/rotate?target=${options.signing ? "signing" : "master"}`);
+      out.out(out.json ? JSON.stringify(result) : options.signing ? `new signing key ${String(result.kid)}` : `new master key ${String(result.key_id)}; ${String(result.rewrapped)} data keys re-wrapped`);
+    });
+}

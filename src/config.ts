@@ -1,0 +1,161 @@
+/**
+ * Broker configuration: one zod schema over the YAML file and CREDBROKER_* environment overrides,
+ * parsed once at start. Every problem is reported together; unknown keys are rejected.
+ *
+ * Environment: `CREDBROKER_<KEY>` sets a top-level key (`CREDBROKER_LISTEN`, `CREDBROKER_DATABASE`,
+ * `CREDBROKER_POLICIES`, `CREDBROKER_MASTER_KEY_FILE`, `CREDBROKER_TOKEN_TTL`, ...); nested keys use a
+ * double underscore (`CREDBROKER_LEASE__DEFAULT_TTL`); values are read as YAML, so
+ * `CREDBROKER_MOUNTS='[{path: kv/, backend: vault}]'` works. The client-side variables
+ * (CREDBROKER_URL, CREDBROKER_TOKEN, CREDBROKER_CLIENT_*) are not configuration keys.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { BrokerError } from "./errors.js";
+import { durationProblem } from "./policy/duration.js";
+
+const duration = z.union([z.string(), z.number().int().positive()]).transform((value, context) => {
+  if (typeof value === "number") return value;
+  const parsed = durationProblem(value);
+  if (typeof parsed === "string") {
+    context.addIssue({ code: "custom", message: parsed });
+    return z.NEVER;
+  }
+  return parsed.seconds;
+});
+
+const listen = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "listen must be host:port, e.g. 127.0.0.1:8200")
+  .refine((value) => Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535, "port out of range");
+
+const database = z
+  .string()
+  .refine((value) => value.startsWith("sqlite:") || /^postgres(ql)?:\/\//.test(value), "database must be sqlite:PATH or a postgres:// URL");
+
+const mount = z
+  .object({
+    path: z.string().regex(/^([A-Za-z0-9._+=@-]+\/)+$/, "a mount path is one or more segments ending in /, e.g. kv/"),
+    backend: z.enum(["local"]),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: listen.default("127.0.0.1:8200"),
+    /** The URL clients use to reach the broker; the token issuer and assertion audience. */
+    public_url: z.url().optional(),
+    database: database.default("sqlite:./.credbroker/credbroker.db"),
+    policies: z.string().min(1).default("./policies"),
+    master_key_file: z.string().min(1).optional(),
+    token_ttl: duration.default(15 * 60),
+    signing_key_overlap: duration.default(60 * 60),
+    lease: z
+      .object({ default_ttl: duration.default(15 * 60), max_ttl: duration.default(24 * 3600) })
+      .strict()
+      .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600 }),
+    rate_limit: z
+      .object({
+        per_second: z.number().positive().default(5),
+        burst: z.number().int().positive().default(20),
+        max_failures: z.number().int().positive().default(10),
+        failure_window: duration.default(300),
+        lockout: duration.default(900),
+      })
+      .strict()
+      .default({ per_second: 5, burst: 20, max_failures: 10, failure_window: 300, lockout: 900 }),
+    max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+    /** Take the client address from X-Forwarded-For (only behind a trusted proxy). */
+    trust_proxy: z.boolean().default(false),
+    log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    mounts: z.array(mount).default([]),
+  })
+  .strict()
+  .superRefine((config, context) => {
+    if (config.lease.default_ttl > config.lease.max_ttl) {
+      context.addIssue({ code: "custom", path: ["lease", "default_ttl"], message: "lease.default_ttl exceeds lease.max_ttl" });
+    }
+    const seen = new Set<string>();
+    config.mounts.forEach((entry, index) => {
+      if (seen.has(entry.path)) context.addIssue({ code: "custom", path: ["mounts", index, "path"], message: `mount ${entry.path} defined twice` });
+      seen.add(entry.path);
+    });
+  });
+
+export type BrokerConfig = z.output<typeof configSchema>;
+export type BrokerConfigInput = z.input<typeof configSchema>;
+
+const CLIENT_VARIABLES = new Set(["URL", "TOKEN", "CLIENT_ID", "CLIENT_SECRET", "PRIVATE_KEY_FILE", "MASTER_KEY"]);
+
+/** The configuration overrides found in the environment, as a nested object. */
+export function environmentOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const overrides: Record<string, unknown> = {};
+  const topLevel = new Set(Object.keys(configSchema.shape));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith("CREDBROKER_") || raw === undefined) continue;
+    const key = name.slice("CREDBROKER_".length);
+    if (CLIENT_VARIABLES.has(key)) continue;
+    const path = key.toLowerCase().split("__");
+    if (!topLevel.has(path[0]!)) {
+      throw new BrokerError("invalid_request", `${name} is not a configuration key (known: ${[...topLevel].join(", ")})`);
+    }
+    let target = overrides;
+    for (const segment of path.slice(0, -1)) target = (target[segment] ??= {}) as Record<string, unknown>;
+    target[path.at(-1)!] = parseYaml(raw) as unknown;
+  }
+  return overrides;
+}
+
+function merge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] =
+      value && typeof value === "object" && !Array.isArray(value) && current && typeof current === "object" && !Array.isArray(current)
+        ? merge(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
+
+/** Validates raw configuration; throws one BrokerError listing every problem. */
+export function parseConfig(raw: unknown, source = "configuration"): BrokerConfig {
+  const result = configSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  throw new BrokerError("invalid_request", `${source} is invalid:\n  ${problems.join("\n  ")}`);
+}
+
+/**
+ * Loads the config file (optional) plus environment overrides. Relative paths inside the file
+ * resolve against the file's directory.
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, extra: Record<string, unknown> = {}): BrokerConfig {
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (error) {
+      throw new BrokerError("invalid_request", `cannot read config file ${file}`, { cause: error });
+    }
+    const parsed = parseYaml(text) as unknown;
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== "object" || Array.isArray(parsed))) {
+      throw new BrokerError("invalid_request", `config file ${file} must be a YAML mapping`);
+    }
+    fromFile = resolvePaths((parsed ?? {}) as Record<string, unknown>, dirname(resolve(file)));
+  }
+  return parseConfig(merge(merge(extra, fromFile), environmentOverrides(env)), file ?? "configuration");
+}
+
+function resolvePaths(raw: Record<string, unknown>, base: string): Record<string, unknown> {
+  const out = { ...raw };
+  const absolute = (value: unknown) => (typeof value === "string" && !isAbsolute(value) ? resolve(base, value) : value);
+  if (typeof out.policies === "string") out.policies = absolute(out.policies);
+  if (typeof out.master_key_file === "string") out.master_key_file = absolute(out.master_key_file);
+  if (typeof out.database === "string" && out.database.startsWith("sqlite:") && out.database !== "sqlite::memory:") {
+    out.database = `sqlite:${absolute(out.database.slice("sqlite:".length)) as string}`;
+  }
+  return out;
+}

@@ -1,0 +1,118 @@
+/** Shared vocabulary of the broker: identifiers, principals and records that cross module boundaries. */
+
+/** An MCP server's id: `[a-z0-9][a-z0-9-]{1,62}`. */
+export type ServerId = string;
+
+const serverIdPattern = /^[a-z0-9][a-z0-9-]{1,62}$/;
+export function isValidServerId(id: string): boolean {
+  return serverIdPattern.test(id);
+}
+
+const operatorNamePattern = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+export function isValidOperatorName(name: string): boolean {
+  return operatorNamePattern.test(name);
+}
+
+export type ActorKind = "server" | "operator" | "system" | "anonymous";
+
+/** Who is calling: an MCP server holding a broker token, or a human operator. */
+export type Principal =
+  | { kind: "server"; serverId: ServerId; tokenId: string; expiresAt: number }
+  | { kind: "operator"; name: string; role: string };
+
+export interface ServerRecord {
+  id: ServerId;
+  description: string;
+  labels: Record<string, string>;
+  createdAt: number;
+  disabledAt: number | null;
+}
+
+export type CredentialKind = "client_secret" | "public_key";
+
+export interface ServerCredential {
+  id: string;
+  serverId: ServerId;
+  kind: CredentialKind;
+  /** scrypt hash string for client secrets. */
+  secretHash: string | null;
+  /** JSON text of a public JWK for private_key_jwt. */
+  publicJwk: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface OperatorRecord {
+  name: string;
+  role: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type Sensitivity = "low" | "medium" | "high";
+
+export interface SecretMetadata {
+  path: string;
+  description: string;
+  owner: string;
+  labels: Record<string, string>;
+  sensitivity: Sensitivity;
+  currentVersion: number;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+}
+
+export interface SecretVersionInfo {
+  path: string;
+  version: number;
+  createdAt: number;
+  createdBy: string;
+  destroyedAt: number | null;
+}
+
+export interface Lease {
+  id: string;
+  serverId: ServerId;
+  secretPath: string;
+  version: number;
+  issuedAt: number;
+  expiresAt: number;
+  maxExpiresAt: number;
+  renewable: boolean;
+  revokedAt: number | null;
+  revokeReason: string | null;
+}
+
+export type AuditOutcome = "allowed" | "denied" | "error";
+
+/** One audit record as the writer receives it (seq and hashes are assigned at commit). */
+export interface AuditEntry {
+  time: number;
+  actor: string;
+  actorKind: ActorKind;
+  action: string;
+  resource: string;
+  outcome: AuditOutcome;
+  reason: string;
+  leaseId: string | null;
+  version: number | null;
+  requestId: string | null;
+  sourceIp: string | null;
+  /** HMAC of the token id used, never the token itself. */
+  tokenRef: string | null;
+}
+
+/** A committed audit record. */
+export interface AuditRecord extends AuditEntry {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** Per-request facts every audit record carries. */
+export interface RequestMeta {
+  /** Null for events the broker starts itself (policy reload, schedules). */
+  requestId: string | null;
+  sourceIp: string | null;
+}

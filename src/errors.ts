@@ -1,0 +1,89 @@
+/**
+ * The one error type of the broker. Every failure a caller can see is a BrokerError with a
+ * stable `code` from a closed union, an HTTP `status`, a public `message` (never a secret value,
+ * only identifiers) and optional private `detail` that goes to the log, never to the client.
+ */
+export type ErrorCode =
+  | "invalid_request"
+  | "invalid_json"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "invalid_path"
+  | "unauthorized"
+  | "invalid_token"
+  | "forbidden"
+  | "denied"
+  | "not_found"
+  | "conflict"
+  | "lease_expired"
+  | "lease_revoked"
+  | "not_renewable"
+  | "rate_limited"
+  | "audit_unavailable"
+  | "backend_unavailable"
+  | "storage_unavailable"
+  | "not_initialised"
+  | "internal";
+
+const defaultStatus: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  invalid_json: 400,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  invalid_path: 400,
+  unauthorized: 401,
+  invalid_token: 401,
+  forbidden: 403,
+  denied: 403,
+  not_found: 404,
+  conflict: 409,
+  lease_expired: 410,
+  lease_revoked: 410,
+  not_renewable: 409,
+  rate_limited: 429,
+  audit_unavailable: 503,
+  backend_unavailable: 503,
+  storage_unavailable: 503,
+  not_initialised: 503,
+  internal: 500,
+};
+
+export interface BrokerErrorOptions {
+  /** Internal detail for the log; never sent to the client. */
+  detail?: string;
+  /** Extra public, structured fields (e.g. the list of denied secrets). */
+  data?: Record<string, unknown>;
+  status?: number;
+  cause?: unknown;
+  /** Seconds a client should wait before retrying (429, 503). */
+  retryAfterSeconds?: number;
+}
+
+export class BrokerError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+  readonly data: Record<string, unknown> | undefined;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: BrokerErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = "BrokerError";
+    this.code = code;
+    this.status = options.status ?? defaultStatus[code];
+    this.detail = options.detail;
+    this.data = options.data;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export function isBrokerError(error: unknown): error is BrokerError {
+  return error instanceof BrokerError;
+}
+
+/** Turns anything thrown into a BrokerError; unknown errors become an opaque `internal` error. */
+export function toBrokerError(error: unknown): BrokerError {
+  if (error instanceof BrokerError) return error;
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new BrokerError("internal", "internal error", { detail, cause: error });
+}

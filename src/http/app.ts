@@ -1,0 +1,53 @@
+/** The HTTP application: middleware order, body limit, route groups, one error handler. */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { BrokerError } from "../errors.js";
+import type { AppEnv } from "./context.js";
+import type { AppDeps } from "./deps.js";
+import { createAuthenticators } from "./middleware/authenticate.js";
+import { errorBody, errorHandler } from "./middleware/errors.js";
+import { requestContext } from "./middleware/request-context.js";
+import { adminRoutes } from "./routes/admin.js";
+import { auditRoutes } from "./routes/audit.js";
+import { authRoutes } from "./routes/auth.js";
+import { healthRoutes } from "./routes/health.js";
+import { secretRoutes } from "./routes/secrets.js";
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const auth = createAuthenticators({
+    tokens: deps.tokens,
+    store: deps.store,
+    operators: deps.operators,
+    audit: deps.audit,
+    policy: deps.policy,
+    tokenRef: deps.tokenRef,
+    clock: deps.clock,
+  });
+
+  app.use("*", requestContext({ logger: deps.logger, metrics: deps.metrics, trustProxy: deps.trustProxy }));
+  app.use("*", async function securityHeaders(c, next) {
+    await next();
+    c.header("x-content-type-options", "nosniff");
+    c.header("referrer-policy", "no-referrer");
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new BrokerError("payload_too_large", `request body exceeds ${deps.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+
+  app.route("/", healthRoutes(deps));
+  app.route("/", authRoutes(deps));
+  app.route("/", secretRoutes(deps, auth));
+  app.route("/", adminRoutes(deps, auth));
+  app.route("/", auditRoutes(deps, auth));
+
+  app.notFound((c) => c.json(errorBody(new BrokerError("not_found", `no route ${c.req.method} ${c.req.path.slice(0, 100)}`), c.get("requestId") ?? ""), 404));
+  app.onError(errorHandler(deps.logger));
+  return app;
+}

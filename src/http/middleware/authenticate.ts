@@ -1,0 +1,106 @@
+/**
+ * Bearer authentication. Servers present a broker token (JWT); humans present an operator token
+ * (`cbo_...`). Every rejection is a 401/403 JSON error and an audit record; a server that was
+ * disabled loses access on its next request, whatever its token's expiry.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { AuditWriter } from "../../audit/writer.js";
+import { auditEntry } from "../../audit/entry.js";
+import { looksLikeOperatorToken } from "../../auth/operator-tokens.js";
+import type { TokenService } from "../../auth/tokens.js";
+import { BrokerError } from "../../errors.js";
+import type { OperatorService } from "../../operators/service.js";
+import { roleHasPermission } from "../../policy/evaluate.js";
+import type { OperatorPermission, PolicySet } from "../../policy/types.js";
+import type { Store } from "../../store/store.js";
+import type { AppEnv } from "../context.js";
+
+export interface AuthenticateDeps {
+  tokens: Pick<TokenService, "verify">;
+  store: Pick<Store, "getServer">;
+  operators: Pick<OperatorService, "authenticate">;
+  audit: Pick<AuditWriter, "record">;
+  policy: { current(): PolicySet };
+  tokenRef: (value: string) => string;
+  clock: () => number;
+}
+
+function bearer(header: string | undefined): string {
+  const match = header ? /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header) : null;
+  if (!match) throw new BrokerError("unauthorized", "missing or malformed bearer token (Authorization: Bearer ...)");
+  return match[1]!;
+}
+
+export function createAuthenticators(deps: AuthenticateDeps) {
+  const deny = async (c: Parameters<MiddlewareHandler<AppEnv>>[0], actor: string, actorKind: "server" | "operator" | "anonymous", reason: string) => {
+    await deps.audit.record(
+      auditEntry(
+        { id: actor, kind: actorKind },
+        { requestId: c.get("requestId"), sourceIp: c.get("sourceIp") },
+        { action: "auth.verify", resource: `${c.req.method} ${routeFamily(c.req.path)}`, outcome: "denied", reason },
+        deps.clock(),
+      ),
+    );
+  };
+
+  /** Requires a valid broker token of an enabled server. */
+  const requireServer: MiddlewareHandler<AppEnv> = async function requireServer(c, next) {
+    let token: string;
+    try {
+      token = bearer(c.req.header("authorization"));
+    } catch (error) {
+      await deny(c, "anonymous", "anonymous", "missing_token");
+      throw error;
+    }
+    if (looksLikeOperatorToken(token)) {
+      await deny(c, "anonymous", "anonymous", "operator_token_on_server_route");
+      throw new BrokerError("forbidden", "this route is for MCP servers; operator tokens cannot read secrets here (use the admin API)");
+    }
+    let claims;
+    try {
+      claims = await deps.tokens.verify(token);
+    } catch (error) {
+      await deny(c, "anonymous", "anonymous", error instanceof BrokerError ? `invalid_token: ${error.message}` : "invalid_token");
+      throw error;
+    }
+    const server = await deps.store.getServer(claims.serverId);
+    if (!server || server.disabledAt !== null) {
+      await deny(c, claims.serverId, "server", server ? "server_disabled" : "unknown_server");
+      throw new BrokerError("invalid_token", server ? "this server is disabled" : "token subject is not a registered server");
+    }
+    c.set("principal", { kind: "server", serverId: server.id, tokenId: claims.tokenId, expiresAt: claims.expiresAt });
+    c.set("tokenRef", deps.tokenRef(claims.tokenId));
+    await next();
+  };
+
+  /** Requires an operator token whose role holds `permission` under the current policy. */
+  const requireOperator = (permission: OperatorPermission): MiddlewareHandler<AppEnv> =>
+    async function requireOperatorPermission(c, next) {
+      let token: string;
+      try {
+        token = bearer(c.req.header("authorization"));
+      } catch (error) {
+        await deny(c, "anonymous", "anonymous", "missing_token");
+        throw error;
+      }
+      const operator = looksLikeOperatorToken(token) ? await deps.operators.authenticate(token) : undefined;
+      if (!operator) {
+        await deny(c, "anonymous", "anonymous", "invalid_operator_token");
+        throw new BrokerError("unauthorized", "invalid or revoked operator token");
+      }
+      if (!roleHasPermission(deps.policy.current(), operator.role, permission)) {
+        await deny(c, operator.name, "operator", `role ${operator.role} lacks ${permission}`);
+        throw new BrokerError("forbidden", `operator ${operator.name} (role ${operator.role}) lacks the ${permission} permission`);
+      }
+      c.set("principal", { kind: "operator", name: operator.name, role: operator.role });
+      c.set("tokenRef", deps.tokenRef(token));
+      await next();
+    };
+
+  return { requireServer, requireOperator };
+}
+
+/** The first two segments of a path: enough to say which API was called without echoing a secret name. */
+function routeFamily(path: string): string {
+  return path.split("/").slice(0, 3).join("/");
+}

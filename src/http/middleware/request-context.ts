@@ -1,0 +1,67 @@
+/**
+ * First middleware of every request: assigns the request id, resolves the client address, and
+ * on the way out writes the one log line and the request metrics. Labels use the route template,
+ * never the raw path (which may hold a secret name chosen by a caller).
+ */
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import { getConnInfo } from "@hono/node-server/conninfo";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../../logger.js";
+import type { Metrics } from "../../metrics.js";
+import type { AppEnv } from "../context.js";
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+export interface RequestContextOptions {
+  logger: Logger;
+  metrics: Pick<Metrics, "httpRequests" | "httpLatency">;
+  trustProxy?: boolean;
+}
+
+export function requestContext({ logger, metrics, trustProxy = false }: RequestContextOptions): MiddlewareHandler<AppEnv> {
+  return async function requestContextMiddleware(c, next) {
+    const started = process.hrtime.bigint();
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    c.set("requestId", requestId);
+    c.set("sourceIp", clientAddress(c, trustProxy));
+    c.header("x-request-id", requestId);
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const status = c.res.status;
+      let route = routePath(c, -1);
+      if (route === "*" || route === "/*") route = "unmatched";
+      const outcome = status >= 500 ? "server_error" : status >= 400 ? "client_error" : "ok";
+      metrics.httpRequests.inc({ route, method: c.req.method, status: String(status) });
+      metrics.httpLatency.observe({ route, method: c.req.method, outcome }, seconds);
+      const principal = c.get("principal");
+      logger.info(
+        {
+          request_id: requestId,
+          method: c.req.method,
+          route,
+          status,
+          latency_ms: Math.round(seconds * 1e6) / 1e3,
+          source_ip: c.get("sourceIp"),
+          ...(principal && (principal.kind === "server" ? { server: principal.serverId } : { operator: principal.name })),
+        },
+        "request",
+      );
+    }
+  };
+}
+
+function clientAddress(c: Parameters<MiddlewareHandler<AppEnv>>[0], trustProxy: boolean): string | null {
+  if (trustProxy) {
+    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}

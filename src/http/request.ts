@@ -1,0 +1,24 @@
+/** Typed accessors for the per-request facts set by the middleware. */
+import type { Context } from "hono";
+import type { Actor } from "../audit/entry.js";
+import type { RequestMeta } from "../domain.js";
+import { BrokerError } from "../errors.js";
+import type { AppEnv } from "./context.js";
+
+export function requestMeta(c: Context<AppEnv>): RequestMeta {
+  return { requestId: c.get("requestId"), sourceIp: c.get("sourceIp") };
+}
+
+/** The authenticated server (requireServer ran before). */
+export function serverActor(c: Context<AppEnv>): Actor & { kind: "server" } {
+  const principal = c.get("principal");
+  if (principal?.kind !== "server") throw new BrokerError("unauthorized", "a server token is required");
+  return { id: principal.serverId, kind: "server", tokenRef: c.get("tokenRef") };
+}
+
+/** The authenticated operator (requireOperator ran before). */
+export function operatorActor(c: Context<AppEnv>): Actor & { kind: "operator" } {
+  const principal = c.get("principal");
+  if (principal?.kind !== "operator") throw new BrokerError("unauthorized", "an operator token is required");
+  return { id: principal.name, kind: "operator", tokenRef: c.get("tokenRef") };
+}

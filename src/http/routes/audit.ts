@@ -1,0 +1,79 @@
+/** Auditor routes: filtered queries, "who accessed this secret", chain verification, export. */
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import { auditRecordToJson } from "../../audit/record.js";
+import { toCsvRow, AUDIT_CSV_COLUMNS } from "../../audit/csv.js";
+import { BrokerError } from "../../errors.js";
+import { parseSecretName } from "../../secrets/name.js";
+import { queryInt } from "../body.js";
+import type { AppEnv } from "../context.js";
+import type { AppDeps } from "../deps.js";
+import type { createAuthenticators } from "../middleware/authenticate.js";
+import { parseTimeBound } from "../../audit/time.js";
+
+export function auditRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
+  const app = new Hono<AppEnv>();
+  app.use("/v1/audit/*", auth.requireOperator("audit"));
+
+  const filterFrom = (query: (name: string) => string | undefined) => {
+    const now = deps.clock();
+    const secret = query("secret");
+    const prefix = query("prefix");
+    const outcome = query("outcome");
+    if (outcome !== undefined && !["allowed", "denied", "error"].includes(outcome)) throw new BrokerError("invalid_request", "outcome must be allowed, denied or error");
+    const action = query("action");
+    if (action !== undefined && !/^[a-z_.*]{1,64}$/.test(action)) throw new BrokerError("invalid_request", "invalid action");
+    const actor = query("server") ?? query("actor");
+    const since = parseTimeBound(query("since"), now, "since");
+    const until = parseTimeBound(query("until"), now, "until");
+    return {
+      ...(actor !== undefined && { actor }),
+      ...(secret !== undefined && { resource: parseSecretName(secret).name }),
+      ...(prefix !== undefined && { resourcePrefix: prefix }),
+      ...(action !== undefined && { action }),
+      ...(outcome !== undefined && { outcome }),
+      ...(since !== undefined && { since }),
+      ...(until !== undefined && { until }),
+    };
+  };
+
+  app.get("/v1/audit/events", async (c) => {
+    const cursor = queryInt(c.req.query("cursor"), "cursor", 0, Number.MAX_SAFE_INTEGER);
+    const limit = queryInt(c.req.query("limit"), "limit", 1, 1000);
+    const { events, nextCursor } = await deps.auditQueries.page({
+      ...filterFrom((name) => c.req.query(name)),
+      ...(cursor !== undefined && { afterSeq: cursor }),
+      ...(limit !== undefined && { limit }),
+    });
+    return c.json({ events: events.map(auditRecordToJson), next_cursor: nextCursor });
+  });
+
+  app.get("/v1/audit/access-report", async (c) => {
+    const secret = c.req.query("secret");
+    if (!secret) throw new BrokerError("invalid_request", "secret is required");
+    const since = parseTimeBound(c.req.query("since"), deps.clock(), "since");
+    const report = await deps.auditQueries.accessReport(parseSecretName(secret).name, since);
+    return c.json({ secret, since: since === undefined ? null : new Date(since).toISOString(), servers: report });
+  });
+
+  app.get("/v1/audit/verify", async (c) => {
+    const result = await deps.auditQueries.verify();
+    return c.json(result);
+  });
+
+  app.get("/v1/audit/export", (c) => {
+    const format = c.req.query("format") ?? "jsonl";
+    if (format !== "jsonl" && format !== "csv") throw new BrokerError("invalid_request", "format must be jsonl or csv");
+    const filter = filterFrom((name) => c.req.query(name));
+    c.header("content-type", format === "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson");
+    return stream(c, async (out) => {
+      if (format === "csv") await out.write(`${AUDIT_CSV_COLUMNS.join(",")}\n`);
+      for await (const page of deps.auditQueries.all(filter)) {
+        const lines = page.map((record) => (format === "csv" ? toCsvRow(auditRecordToJson(record)) : JSON.stringify(auditRecordToJson(record))));
+        await out.write(`${lines.join("\n")}\n`);
+      }
+    });
+  });
+
+  return app;
+}

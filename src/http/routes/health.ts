@@ -1,0 +1,35 @@
+/** Liveness, readiness (storage, each backend, audit writable) and Prometheus metrics. */
+import { Hono } from "hono";
+import type { AppEnv } from "../context.js";
+import type { AppDeps } from "../deps.js";
+
+export function healthRoutes(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/readyz", async (c) => {
+    const checks: Record<string, { ok: boolean; error?: string }> = {};
+    const run = async (name: string, check: () => Promise<unknown>) => {
+      try {
+        await check();
+        checks[name] = { ok: true };
+      } catch (error) {
+        checks[name] = { ok: false, error: error instanceof Error ? error.message : "failed" };
+      }
+    };
+    await run("storage", () => deps.store.ping());
+    await run("audit", () => deps.store.ping());
+    for (const backend of deps.mounts.all()) await run(`backend:${backend.mount}`, () => backend.checkHealth());
+    const ok = Object.values(checks).every((check) => check.ok);
+    return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
+  });
+
+  app.get("/metrics", async (c) => {
+    deps.metrics.activeLeases.set(await deps.store.countActiveLeases(deps.clock()));
+    c.header("content-type", deps.metrics.registry.contentType);
+    return c.body(await deps.metrics.registry.metrics());
+  });
+
+  return app;
+}

@@ -1,0 +1,67 @@
+/** The routes MCP servers call: batch read, single read, and their own leases. */
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import { leaseToJson } from "../../leases/lease.js";
+import { BrokerError } from "../../errors.js";
+import { readJson, validate } from "../body.js";
+import type { AppEnv } from "../context.js";
+import { requestMeta, serverActor } from "../request.js";
+import type { AppDeps } from "../deps.js";
+import type { createAuthenticators } from "../middleware/authenticate.js";
+
+const readRequest = z.object({ names: z.array(z.unknown()).min(1).max(100) }).strict();
+const renewRequest = z.object({ increment: z.number().int().positive().max(365 * 86400).optional() }).strict();
+
+export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
+  const app = new Hono<AppEnv>();
+  const caller = (c: Context<AppEnv>) => {
+    const actor = serverActor(c);
+    return { serverId: actor.id, tokenRef: actor.tokenRef ?? "" };
+  };
+
+  app.use("/v1/secrets/*", auth.requireServer);
+  app.use("/v1/leases/*", auth.requireServer);
+  app.use("/v1/leases", auth.requireServer);
+
+  app.post("/v1/secrets/read", async (c) => {
+    const { names } = await readJson(c, readRequest);
+    const issued = await deps.secretReader.read(caller(c), names, requestMeta(c));
+    c.header("cache-control", "no-store");
+    return c.json({ secrets: Object.fromEntries(issued.map(({ name, ...rest }) => [name, rest])) });
+  });
+
+  app.get("/v1/secrets/:path{.+}", async (c) => {
+    const [issued] = await deps.secretReader.read(caller(c), [c.req.param("path")], requestMeta(c));
+    c.header("cache-control", "no-store");
+    return c.json(issued!);
+  });
+
+  app.post("/v1/leases/:id/renew", async (c) => {
+    const text = await c.req.text();
+    const body = text.trim() === "" ? {} : validate(renewRequest, parseJsonOr400(text));
+    const lease = await deps.leases.renew(serverActor(c), c.req.param("id"), body.increment, requestMeta(c));
+    const json = leaseToJson(lease, deps.clock());
+    return c.json({ lease_id: json.lease_id, lease_ttl: json.ttl, renewable: json.renewable, expires_at: json.expires_at });
+  });
+
+  app.delete("/v1/leases/:id", async (c) => {
+    await deps.leases.revokeOwn(serverActor(c), c.req.param("id"), requestMeta(c));
+    return c.body(null, 204);
+  });
+
+  app.get("/v1/leases", async (c) => {
+    const leases = await deps.leases.list({ serverId: caller(c).serverId, activeOnly: c.req.query("all") !== "true" });
+    const now = deps.clock();
+    return c.json({ leases: leases.map((lease) => leaseToJson(lease, now)) });
+  });
+
+  return app;
+}
+
+export function parseJsonOr400(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BrokerError("invalid_json", "the body is not valid JSON");
+  }
+}

@@ -1,0 +1,67 @@
+/** Lease arithmetic: pure functions over a frozen clock value. */
+import { randomUUID } from "node:crypto";
+import type { Lease } from "../domain.js";
+
+export interface LeaseTerms {
+  /** Lifetime of one grant before renewal, seconds. */
+  defaultTtlSeconds: number;
+  /** Longest total lifetime from issue, seconds. */
+  maxTtlSeconds: number;
+}
+
+/** The terms for one issue: the policy's `max_ttl` caps both the ttl and the total lifetime. */
+export function leaseTerms(config: LeaseTerms, policyMaxTtlSeconds: number | undefined): LeaseTerms {
+  const maxTtlSeconds = Math.min(config.maxTtlSeconds, policyMaxTtlSeconds ?? config.maxTtlSeconds);
+  return { defaultTtlSeconds: Math.min(config.defaultTtlSeconds, maxTtlSeconds), maxTtlSeconds };
+}
+
+export function newLease(input: { serverId: string; secretPath: string; version: number; now: number; terms: LeaseTerms }): Lease {
+  const { now, terms } = input;
+  const expiresAt = now + terms.defaultTtlSeconds * 1000;
+  const maxExpiresAt = now + terms.maxTtlSeconds * 1000;
+  return {
+    id: `lease_${randomUUID()}`,
+    serverId: input.serverId,
+    secretPath: input.secretPath,
+    version: input.version,
+    issuedAt: now,
+    expiresAt,
+    maxExpiresAt,
+    renewable: maxExpiresAt > expiresAt,
+    revokedAt: null,
+    revokeReason: null,
+  };
+}
+
+export type LeaseState = "active" | "expired" | "revoked";
+
+export function leaseState(lease: Lease, now: number): LeaseState {
+  if (lease.revokedAt !== null) return "revoked";
+  return lease.expiresAt <= now ? "expired" : "active";
+}
+
+/** New expiry after a renewal asking for `incrementSeconds` (default ttl when omitted), capped at the max. */
+export function renewedExpiry(lease: Lease, now: number, incrementSeconds: number): number {
+  return Math.min(lease.maxExpiresAt, now + incrementSeconds * 1000);
+}
+
+export function ttlSeconds(lease: Lease, now: number): number {
+  return Math.max(0, Math.floor((lease.expiresAt - now) / 1000));
+}
+
+export function leaseToJson(lease: Lease, now: number) {
+  return {
+    lease_id: lease.id,
+    server: lease.serverId,
+    secret: lease.secretPath,
+    version: lease.version,
+    issued_at: new Date(lease.issuedAt).toISOString(),
+    expires_at: new Date(lease.expiresAt).toISOString(),
+    max_expires_at: new Date(lease.maxExpiresAt).toISOString(),
+    ttl: ttlSeconds(lease, now),
+    renewable: lease.revokedAt === null && lease.maxExpiresAt > lease.expiresAt,
+    state: leaseState(lease, now),
+    revoked_at: lease.revokedAt === null ? null : new Date(lease.revokedAt).toISOString(),
+    revoke_reason: lease.revokeReason,
+  };
+}

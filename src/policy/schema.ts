@@ -1,0 +1,199 @@
+import { CronExpressionParser } from "cron-parser";
+import * as z from "zod";
+
+import { parseCidr } from "./cidr.js";
+import { durationProblem } from "./duration.js";
+import { validateGlob } from "./glob.js";
+import { ADMIN_ROLE, APPROVAL_ACTIONS, OPERATOR_PERMISSIONS, SERVER_ACTIONS } from "./types.js";
+
+/**
+ * The shape of one policy file (policies/*.yaml), as zod schemas. Everything a single file can
+ * know is checked here; rules that span files (role defined twice, approval role unknown) are
+ * checked in roles.ts.
+ *
+ * Every object is strict, so a misspelt key (`max-ttl`, `action`) is a problem rather than a
+ * silently ignored grant or restriction.
+ */
+
+export const SERVER_ID_RE = /^[a-z0-9][a-z0-9-]{1,62}$/;
+export const ROLE_NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/**
+ * Prefix of the message that a strict object gives its unknown keys; the loader splits such an
+ * issue into one problem per key and writes `unknown key "x" (expected one of: ...)`.
+ */
+export const EXPECTED_KEYS_PREFIX = "expected one of: ";
+
+/**
+ * Custom issues with these params point at the map key rather than its value (a bad server id
+ * is a problem of the key `Bad:`, not of the rules under it).
+ */
+export const AT_KEY = { at: "key" } as const;
+
+/**
+ * A map whose keys are checked in a refinement rather than by a key schema, so the values under
+ * a bad key are still validated and every problem is reported in one pass.
+ */
+function keyedMap<Value extends z.ZodType>(value: Value, keyProblem: (key: string) => string | undefined) {
+  return z.record(z.string(), value).superRefine(
+    (map, ctx) => {
+      for (const key of Object.keys(map)) {
+        const message = keyProblem(key);
+        if (message !== undefined) ctx.addIssue({ code: "custom", path: [key], params: AT_KEY, message });
+      }
+    },
+    { when: () => true },
+  );
+}
+
+/** A strict object whose unknown-key message lists the keys it does accept. */
+function strictMap<Shape extends z.ZodRawShape>(shape: Shape) {
+  const expected = EXPECTED_KEYS_PREFIX + Object.keys(shape).join(", ");
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === "unrecognized_keys" ? expected : undefined),
+  });
+}
+
+const secretGlob = z.string().superRefine((pattern, ctx) => {
+  const problem = validateGlob(pattern);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: `invalid secret glob ${JSON.stringify(pattern)}: ${problem}` });
+});
+
+const secretGlobs = z.array(secretGlob).min(1);
+
+/** A duration such as `15m`, turned into whole seconds. */
+const duration = z.unknown().transform((text, ctx) => {
+  const parsed = durationProblem(text);
+  if (typeof parsed === "string") {
+    const shown = typeof text === "string" ? ` ${JSON.stringify(text)}` : "";
+    ctx.addIssue({ code: "custom", message: `invalid duration${shown}: ${parsed}` });
+    return z.NEVER;
+  }
+  return parsed.seconds;
+});
+
+const cidr = z.string().superRefine((text, ctx) => {
+  const parsed = parseCidr(text);
+  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: `invalid source_cidr ${JSON.stringify(text)}: ${parsed}` });
+});
+
+const cron = z.string().superRefine((expression, ctx) => {
+  if (expression.trim() === "") {
+    ctx.addIssue({ code: "custom", message: "cron expression is empty" });
+    return;
+  }
+  try {
+    CronExpressionParser.parse(expression);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    ctx.addIssue({ code: "custom", message: `invalid cron expression ${JSON.stringify(expression)}: ${reason}` });
+  }
+});
+
+const condition = strictMap({
+  source_cidr: z.array(cidr).min(1).optional(),
+});
+
+const allowRule = strictMap({
+  secrets: secretGlobs,
+  actions: z.array(z.enum(SERVER_ACTIONS)).min(1),
+  max_ttl: duration.optional(),
+  when: condition.optional(),
+});
+
+// No max_ttl: a deny grants nothing, so a lease limit on it would mean nothing.
+const denyRule = strictMap({
+  secrets: secretGlobs,
+  actions: z.array(z.enum(SERVER_ACTIONS)).min(1).optional(),
+  when: condition.optional(),
+});
+
+
+const server = strictMap({
+  description: z.string().optional(),
+  allow: z.array(allowRule).optional(),
+  deny: z.array(denyRule).optional(),
+});
+
+
+const approval = strictMap({
+  actions: z.array(z.enum(APPROVAL_ACTIONS)).min(1),
+  secrets: secretGlobs,
+  approvers: strictMap({
+    role: z.string(),
+    count: z.number().int().min(1),
+  }),
+});
+
+const opaqueOptions = z.record(z.string(), z.unknown());
+
+export const STRATEGY_KINDS = ["generate", "postgres-password", "vault-kv", "aws", "command", "webhook"] as const;
+
+const strategy = strictMap({
+  generate: strictMap({
+    length: z.number().int().min(16).max(4096),
+    charset: z.enum(["alphanumeric", "hex", "base64url"]).optional(),
+  }).optional(),
+  "postgres-password": opaqueOptions.optional(),
+  "vault-kv": opaqueOptions.optional(),
+  aws: opaqueOptions.optional(),
+  command: strictMap({ argv: z.array(z.string().min(1)).min(1) }).optional(),
+  webhook: strictMap({
+    url: z.url({ protocol: /^https?$/, error: "webhook url must be an http:// or https:// URL" }),
+  }).optional(),
+}).superRefine(
+  (value, ctx) => {
+    const present = STRATEGY_KINDS.filter((kind) => value[kind] !== undefined);
+    if (present.length !== 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: `strategy must have exactly one of: ${STRATEGY_KINDS.join(", ")}${present.length > 1 ? ` (found ${present.join(", ")})` : ""}`,
+      });
+    }
+  },
+  // Run even when a strategy's own options are wrong, so every problem is reported at once.
+  { when: () => true },
+);
+
+const rotation = strictMap({
+  secrets: secretGlobs,
+  every: duration.optional(),
+  cron: cron.optional(),
+  strategy,
+  grace: duration.optional(),
+}).superRefine(
+  (value, ctx) => {
+    const hasEvery = value.every !== undefined;
+    const hasCron = value.cron !== undefined;
+    if (hasEvery && hasCron) {
+      ctx.addIssue({ code: "custom", path: ["cron"], message: "set either every or cron, not both" });
+    } else if (!hasEvery && !hasCron) {
+      ctx.addIssue({ code: "custom", message: "a rotation rule needs a schedule: every (e.g. 90d) or cron" });
+    }
+  },
+  { when: () => true },
+);
+
+/** One policy file. All sections are optional; an empty file is a valid, empty policy. */
+export const policyFileSchema = strictMap({
+  servers: keyedMap(server, (id) =>
+    SERVER_ID_RE.test(id)
+      ? undefined
+      : `invalid server id ${JSON.stringify(id)}: use 2 to 63 lowercase letters, digits and "-", starting with a letter or digit`,
+  ).optional(),
+  roles: keyedMap(z.array(z.enum(OPERATOR_PERMISSIONS)), (name) => {
+    if (name === ADMIN_ROLE) return `the built-in role "admin" holds every permission and cannot be redefined`;
+    if (!ROLE_NAME_RE.test(name)) {
+      return `invalid role name ${JSON.stringify(name)}: use lowercase letters, digits, "_" and "-", starting with a letter`;
+    }
+    return undefined;
+  }).optional(),
+  approvals: z.array(approval).optional(),
+  rotation: z.array(rotation).optional(),
+});
+
+/** A policy file after validation: durations are in seconds, everything else as written. */
+export type PolicyFile = z.output<typeof policyFileSchema>;
+export type AllowRuleInput = z.output<typeof allowRule>;
+export type DenyRuleInput = z.output<typeof denyRule>;
+export type RotationInput = z.output<typeof rotation>;

@@ -1,0 +1,116 @@
+/**
+ * Operator-side secret management: write a version (from a value or generated), list metadata,
+ * list versions, read (audited as `secret.get`, like any access), delete.
+ */
+import { randomBytes } from "node:crypto";
+import type { RequestMeta, SecretMetadata } from "../domain.js";
+import { BrokerError } from "../errors.js";
+import type { AuditWriter } from "../audit/writer.js";
+import { auditEntry, type Actor } from "../audit/entry.js";
+import { isWritable, type BackendVersionInfo, type WritableBackend, type WriteOptions } from "../backends/backend.js";
+import type { MountTable } from "../backends/mounts.js";
+import type { Store } from "../store/store.js";
+import { encodeValue, parseSecretName, selectKey } from "./name.js";
+
+/** Largest secret value accepted, bytes. */
+export const MAX_SECRET_BYTES = 32 * 1024;
+
+export interface SecretAdminDeps {
+  store: Pick<Store, "getSecretMetadata" | "listSecrets">;
+  mounts: Pick<MountTable, "resolve">;
+  audit: Pick<AuditWriter, "record">;
+  clock: () => number;
+  /** Told of every new version or deletion, for event streams and caches. */
+  onChanged?: (path: string, version: number | null) => void;
+}
+
+const GENERATED_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/** A random alphanumeric value of `length` characters, without modulo bias. */
+export function generateValue(length: number): string {
+  if (!Number.isInteger(length) || length < 8 || length > 4096) throw new BrokerError("invalid_request", "generate length must be 8..4096");
+  let out = "";
+  while (out.length < length) {
+    for (const byte of randomBytes(length)) {
+      if (byte < 248 && out.length < length) out += GENERATED_ALPHABET[byte % 62];
+    }
+  }
+  return out;
+}
+
+export class SecretAdmin {
+  constructor(private readonly deps: SecretAdminDeps) {}
+
+  private writable(path: string): { backend: WritableBackend; location: string } {
+    const { backend, location } = this.deps.mounts.resolve(path);
+    if (!isWritable(backend)) throw new BrokerError("invalid_request", `mount ${backend.mount} is read-only`);
+    return { backend, location };
+  }
+
+  async put(actor: Actor, rawPath: string, value: Buffer, options: Omit<WriteOptions, "createdBy">, meta: RequestMeta): Promise<number> {
+    const name = parseSecretName(rawPath);
+    if (name.key !== undefined) throw new BrokerError("invalid_path", "write the whole secret, not one #key of it");
+    if (value.length === 0) throw new BrokerError("invalid_request", "a secret value cannot be empty");
+    if (value.length > MAX_SECRET_BYTES) throw new BrokerError("payload_too_large", `a secret value is at most ${MAX_SECRET_BYTES} bytes`);
+    const { backend, location } = this.writable(name.path);
+    const version = await backend.write(location, value, { ...options, createdBy: actor.id });
+    await this.deps.audit.record(auditEntry(actor, meta, { action: "admin.secret.write", resource: name.path, outcome: "allowed", reason: "new version", version }, this.deps.clock()));
+    this.deps.onChanged?.(name.path, version);
+    return version;
+  }
+
+  list(prefix: string): Promise<SecretMetadata[]> {
+    if (prefix !== "" && !/^[A-Za-z0-9._+=@\/-]*$/.test(prefix)) throw new BrokerError("invalid_path", "invalid prefix");
+    return this.deps.store.listSecrets(prefix);
+  }
+
+  async metadata(rawPath: string): Promise<SecretMetadata> {
+    const name = parseSecretName(rawPath);
+    const metadata = await this.deps.store.getSecretMetadata(name.path);
+    if (!metadata || metadata.deletedAt !== null) throw new BrokerError("not_found", `secret ${name.path} not found`);
+    return metadata;
+  }
+
+  async versions(rawPath: string): Promise<BackendVersionInfo[]> {
+    const name = parseSecretName(rawPath);
+    const versions = await this.writable(name.path).backend.versions(this.writable(name.path).location);
+    if (versions.length === 0) throw new BrokerError("not_found", `secret ${name.path} not found`);
+    return versions;
+  }
+
+  /** An operator reads a value: audited exactly like a server's read. */
+  async get(actor: Actor, rawPath: string, version: number | undefined, meta: RequestMeta) {
+    const name = parseSecretName(rawPath);
+    const now = this.deps.clock();
+    const { backend, location } = this.deps.mounts.resolve(name.path);
+    const found = await backend.read(location, version);
+    const bytes = found && (name.key === undefined ? found.bytes : selectKey(found.bytes, name.key));
+    if (!found || !bytes) {
+      await this.deps.audit.record(auditEntry(actor, meta, { action: "secret.get", resource: name.name, outcome: "error", reason: "not_found" }, now));
+      throw new BrokerError("not_found", `secret ${name.name} not found`);
+    }
+    await this.deps.audit.record(auditEntry(actor, meta, { action: "secret.get", resource: name.name, outcome: "allowed", reason: `operator role`, version: found.version }, now));
+    return { name: name.name, ...encodeValue(bytes), version: found.version };
+  }
+
+  async remove(actor: Actor, rawPath: string, meta: RequestMeta): Promise<void> {
+    const name = parseSecretName(rawPath);
+    const { backend, location } = this.writable(name.path);
+    if (!(await backend.remove(location))) throw new BrokerError("not_found", `secret ${name.path} not found`);
+    await this.deps.audit.record(auditEntry(actor, meta, { action: "admin.secret.delete", resource: name.path, outcome: "allowed", reason: "deleted" }, this.deps.clock()));
+    this.deps.onChanged?.(name.path, null);
+  }
+}
+
+export function secretMetadataToJson(metadata: SecretMetadata) {
+  return {
+    path: metadata.path,
+    description: metadata.description,
+    owner: metadata.owner,
+    labels: metadata.labels,
+    sensitivity: metadata.sensitivity,
+    current_version: metadata.currentVersion,
+    created_at: new Date(metadata.createdAt).toISOString(),
+    updated_at: new Date(metadata.updatedAt).toISOString(),
+  };
+}

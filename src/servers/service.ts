@@ -1,0 +1,121 @@
+/**
+ * Server registration and credentials. A client secret is shown once and stored as a scrypt
+ * hash; a server may instead (or also) register a public JWK for private_key_jwt. Disabling a
+ * server revokes its leases at once; its tokens stop working on the next request.
+ */
+import type { JWK } from "jose";
+import { randomUUID } from "node:crypto";
+import type { Lease, RequestMeta, ServerRecord } from "../domain.js";
+import { isValidServerId } from "../domain.js";
+import { BrokerError } from "../errors.js";
+import type { AuditWriter } from "../audit/writer.js";
+import { auditEntry, type Actor } from "../audit/entry.js";
+import { generateClientSecret, hashClientSecret } from "../auth/client-secret.js";
+import { validatePublicJwk } from "../auth/public-jwk.js";
+import type { Store } from "../store/store.js";
+
+export interface ServerServiceDeps {
+  store: Pick<
+    Store,
+    "createServer" | "getServer" | "listServers" | "setServerDisabled" | "addCredential" | "revokeCredentials" | "revokeLeases" | "activeCredentials"
+  >;
+  audit: Pick<AuditWriter, "record">;
+  clock: () => number;
+  onRevoked?: (leases: Lease[]) => void;
+  onServerDisabled?: (serverId: string) => void;
+}
+
+export interface RegisterInput {
+  id: string;
+  description?: string;
+  labels?: Record<string, string>;
+  /** Register this public key for private_key_jwt; with `noSecret`, no client secret is made. */
+  publicJwk?: JWK;
+  noSecret?: boolean;
+}
+
+export class ServerService {
+  constructor(private readonly deps: ServerServiceDeps) {}
+
+  /** Registers a server; returns its client secret (shown once) unless `noSecret`. */
+  async register(actor: Actor, input: RegisterInput, meta: RequestMeta): Promise<{ server: ServerRecord; clientSecret: string | null }> {
+    const { store, audit, clock } = this.deps;
+    if (!isValidServerId(input.id)) throw new BrokerError("invalid_request", `invalid server id ${JSON.stringify(input.id)}: use [a-z0-9][a-z0-9-]{1,62}`);
+    if (input.noSecret && !input.publicJwk) throw new BrokerError("invalid_request", "a server without a client secret needs a public key");
+    const publicJwk = input.publicJwk ? validatePublicJwk(input.publicJwk) : undefined;
+    const now = clock();
+    const server: ServerRecord = { id: input.id, description: input.description ?? "", labels: input.labels ?? {}, createdAt: now, disabledAt: null };
+    await store.createServer(server);
+    const clientSecret = input.noSecret ? null : generateClientSecret();
+    if (clientSecret) {
+      await store.addCredential({ id: randomUUID(), serverId: server.id, kind: "client_secret", secretHash: await hashClientSecret(clientSecret), publicJwk: null, createdAt: now, revokedAt: null });
+    }
+    if (publicJwk) {
+      await store.addCredential({ id: randomUUID(), serverId: server.id, kind: "public_key", secretHash: null, publicJwk: JSON.stringify(publicJwk), createdAt: now, revokedAt: null });
+    }
+    await audit.record(auditEntry(actor, meta, { action: "admin.server.register", resource: server.id, outcome: "allowed", reason: publicJwk ? "with public key" : "client secret" }, now));
+    return { server, clientSecret };
+  }
+
+  list(): Promise<ServerRecord[]> {
+    return this.deps.store.listServers();
+  }
+
+  async get(id: string): Promise<ServerRecord> {
+    const server = await this.deps.store.getServer(id);
+    if (!server) throw new BrokerError("not_found", `server ${id} not found`);
+    return server;
+  }
+
+  /** Disables (or re-enables) a server. Disabling revokes all of its leases. */
+  async setDisabled(actor: Actor, id: string, disabled: boolean, meta: RequestMeta): Promise<ServerRecord> {
+    const { store, audit, clock } = this.deps;
+    const now = clock();
+    await this.get(id);
+    await store.setServerDisabled(id, disabled ? now : null);
+    let revoked: Lease[] = [];
+    if (disabled) {
+      revoked = await store.revokeLeases({ serverId: id }, now, "server disabled");
+      this.deps.onServerDisabled?.(id);
+      if (revoked.length > 0) this.deps.onRevoked?.(revoked);
+    }
+    await audit.record(
+      auditEntry(actor, meta, { action: disabled ? "admin.server.disable" : "admin.server.enable", resource: id, outcome: "allowed", reason: disabled ? `${revoked.length} lease(s) revoked` : "enabled" }, now),
+    );
+    return this.get(id);
+  }
+
+  /**
+   * Replaces the server's client secret (the old one stops working at once) and, when given,
+   * its public key. Returns the new client secret.
+   */
+  async rotateCredentials(actor: Actor, id: string, input: { publicJwk?: JWK }, meta: RequestMeta): Promise<{ clientSecret: string | null }> {
+    const { store, audit, clock } = this.deps;
+    const now = clock();
+    await this.get(id);
+    let clientSecret: string | null = null;
+    if (input.publicJwk) {
+      const publicJwk = validatePublicJwk(input.publicJwk);
+      await store.revokeCredentials(id, now, "public_key");
+      await store.addCredential({ id: randomUUID(), serverId: id, kind: "public_key", secretHash: null, publicJwk: JSON.stringify(publicJwk), createdAt: now, revokedAt: null });
+    } else {
+      clientSecret = generateClientSecret();
+      const hash = await hashClientSecret(clientSecret);
+      await store.revokeCredentials(id, now, "client_secret");
+      await store.addCredential({ id: randomUUID(), serverId: id, kind: "client_secret", secretHash: hash, publicJwk: null, createdAt: now, revokedAt: null });
+    }
+    await audit.record(auditEntry(actor, meta, { action: "admin.server.rotate_credentials", resource: id, outcome: "allowed", reason: input.publicJwk ? "public key replaced" : "client secret replaced" }, now));
+    return { clientSecret };
+  }
+}
+
+export function serverToJson(server: ServerRecord) {
+  return {
+    id: server.id,
+    description: server.description,
+    labels: server.labels,
+    created_at: new Date(server.createdAt).toISOString(),
+    disabled: server.disabledAt !== null,
+    disabled_at: server.disabledAt === null ? null : new Date(server.disabledAt).toISOString(),
+  };
+}
