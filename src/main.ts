@@ -20,6 +20,7 @@ import { rotateMasterKey } from "./crypto/key-rotation.js";
 import type { MasterKeyRing } from "./crypto/master-key.js";
 import { SealedMeta } from "./crypto/sealed-meta.js";
 import { BrokerError } from "./errors.js";
+import { EventBus } from "./events/bus.js";
 import { createApp } from "./http/app.js";
 import type { AppDeps } from "./http/deps.js";
 import { LeaseService } from "./leases/service.js";
@@ -32,6 +33,7 @@ import { SecretReader } from "./secrets/read.js";
 import { ServerService } from "./servers/service.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/store.js";
+import type { Lease } from "./domain.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -114,6 +116,12 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const local = new LocalBackend(store, envelope, clock);
   const mounts = new MountTable([], local);
   const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
+  const events = new EventBus(clock);
+  const onRevoked = (leases: Lease[]) => {
+    for (const lease of leases) {
+      events.publish({ type: "lease.revoked", server: lease.serverId, lease_id: lease.id, secret: lease.secretPath, reason: lease.revokeReason ?? "revoked" });
+    }
+  };
 
   const deps: AppDeps = {
     logger,
@@ -137,11 +145,18 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     signingKeys,
     signingKeyOverlapSeconds: Math.max(config.signing_key_overlap, config.token_ttl),
     secretReader: new SecretReader({ policy, mounts, audit, leaseConfig, metrics, clock }),
-    secretAdmin: new SecretAdmin({ store, mounts, audit, clock }),
-    leases: new LeaseService({ store, audit, policy, leaseConfig, clock }),
-    servers: new ServerService({ store, audit, clock }),
+    secretAdmin: new SecretAdmin({
+      store,
+      mounts,
+      audit,
+      clock,
+      onChanged: (secret, version) => events.publish(version === null ? { type: "secret.deleted", secret } : { type: "secret.version", secret, version }),
+    }),
+    leases: new LeaseService({ store, audit, policy, leaseConfig, clock, onRevoked }),
+    servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }) }),
     operators: new OperatorService({ store, audit, policy, clock }),
     mounts,
+    events,
     policy: {
       current: () => policy.current(),
       reload: () => {

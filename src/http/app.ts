@@ -10,6 +10,7 @@ import { requestContext } from "./middleware/request-context.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
+import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { secretRoutes } from "./routes/secrets.js";
 
@@ -44,6 +45,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoutes(deps));
   app.route("/", authRoutes(deps));
   app.route("/", secretRoutes(deps, auth));
+  app.route("/", eventRoutes(deps, auth));
   app.route("/", adminRoutes(deps, auth));
   app.route("/", auditRoutes(deps, auth));
 

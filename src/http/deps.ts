@@ -6,6 +6,7 @@ import type { SigningKeys } from "../auth/signing-keys.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { MountTable } from "../backends/mounts.js";
 import type { RotationProgress } from "../crypto/key-rotation.js";
+import type { EventBus } from "../events/bus.js";
 import type { LeaseService } from "../leases/service.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -40,6 +41,7 @@ export interface AppDeps {
   servers: ServerService;
   operators: OperatorService;
   mounts: MountTable;
+  events: EventBus;
   policy: PolicySource;
   rotateMasterKey: (onProgress: (progress: RotationProgress) => void) => Promise<RotationProgress>;
   tokenRef: (value: string) => string;

@@ -35,6 +35,8 @@ export interface StartOptions {
   config?: BrokerConfigInput;
   policy?: string;
   clock?: () => number;
+  /** Watch the policy folder like a production broker (default false: tests reload explicitly). */
+  watchPolicies?: boolean;
 }
 
 /** A value that must never appear in a log line: the suite teardown greps for the marker. */
@@ -61,7 +63,7 @@ export async function startTestBroker(options: StartOptions = {}): Promise<TestB
   const adminToken = await initialiseStore(store, ring, "admin", clock);
   await store.close();
   const logger = pino({ level: "debug", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination({ dest: captureFile(), sync: true, append: true }));
-  const broker = await startBroker({ config, masterKey: ring, logger, clock, watchPolicies: false });
+  const broker = await startBroker({ config, masterKey: ring, logger, clock, watchPolicies: options.watchPolicies ?? false });
   const url = broker.url;
 
   const call: TestBroker["call"] = async (method, path, callOptions = {}) => {

@@ -1,0 +1,71 @@
+/** Broker tokens: signing key rotation with overlap, expiry on a frozen clock, the verified-token cache. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SigningKeys } from "../../src/auth/signing-keys.js";
+import { TokenService } from "../../src/auth/tokens.js";
+import { Envelope } from "../../src/crypto/envelope.js";
+import { MasterKeyRing } from "../../src/crypto/master-key.js";
+import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.js";
+
+describe("broker tokens", () => {
+  let dir: string;
+  let store: SqliteStore;
+  let now: number;
+  let keys: SigningKeys;
+  let tokens: TokenService;
+  const clock = () => now;
+
+  beforeEach(async () => {
+    now = Date.parse("2026-06-01T00:00:00Z");
+    dir = mkdtempSync(join(tmpdir(), "credbroker-tokens-"));
+    store = openSqliteStore({ file: join(dir, "db.sqlite") });
+    keys = new SigningKeys(store, new Envelope(MasterKeyRing.create(join(dir, "k"))), clock);
+    await keys.load();
+    tokens = new TokenService(keys, { issuer: "http://broker", audience: "http://broker", ttlSeconds: 900, clock });
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("issues a token that verifies until it expires", async () => {
+    const { token, claims } = await tokens.issue("github-mcp");
+    expect(await tokens.verify(token)).toMatchObject({ serverId: "github-mcp", tokenId: claims.tokenId });
+    now += 899_000;
+    expect((await tokens.verify(token)).serverId).toBe("github-mcp");
+    now += 10_000;
+    await expect(tokens.verify(token)).rejects.toMatchObject({ code: "invalid_token", message: "token expired" });
+  });
+
+  it("keeps verifying tokens of the previous key during the overlap, not after", async () => {
+    const { token } = await tokens.issue("github-mcp");
+    const oldKid = keys.signingKey().kid;
+    const newKid = await keys.rotate(600);
+    expect(newKid).not.toBe(oldKid);
+    expect(keys.publicJwks().keys.map((k) => k.kid)).toEqual([oldKid, newKid]);
+    expect((await tokens.verify(token)).kid).toBe(oldKid);
+    now += 601_000;
+    await expect(tokens.verify(token)).rejects.toMatchObject({ code: "invalid_token" });
+    expect(keys.publicJwks().keys.map((k) => k.kid)).toEqual([newKid]);
+    const fresh = await tokens.issue("github-mcp");
+    expect((await tokens.verify(fresh.token)).kid).toBe(newKid);
+  });
+
+  it("signing keys survive a restart, encrypted at rest", async () => {
+    const { token } = await tokens.issue("a-server");
+    const row = store.raw.prepare("SELECT private_jwk_ciphertext FROM signing_keys").get() as { private_jwk_ciphertext: Buffer };
+    expect(row.private_jwk_ciphertext.toString("utf8")).not.toContain('"d"');
+    const reloaded = new SigningKeys(store, new Envelope(MasterKeyRing.fromFile(join(dir, "k"))), clock);
+    await reloaded.load();
+    const verifier = new TokenService(reloaded, { issuer: "http://broker", audience: "http://broker", ttlSeconds: 900, clock });
+    expect((await verifier.verify(token)).serverId).toBe("a-server");
+  });
+
+  it("rejects a token for another audience", async () => {
+    const other = new TokenService(keys, { issuer: "http://broker", audience: "http://elsewhere", ttlSeconds: 900, clock });
+    const { token } = await other.issue("x-server");
+    await expect(tokens.verify(token)).rejects.toMatchObject({ code: "invalid_token" });
+  });
+});

@@ -1,0 +1,134 @@
+/** Health, readiness, metrics, one log line per request, the event stream, and audited policy hot reload. */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
+import { captureFile } from "../helpers/log-capture.js";
+
+const POLICY = `
+servers:
+  app-mcp:
+    allow:
+      - secrets: ["app/**"]
+        actions: [read]
+  other-mcp:
+    allow:
+      - secrets: ["other/**"]
+        actions: [read]
+`;
+
+async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Reads an SSE stream into a list of {event, data} as they arrive. */
+function follow(url: string, token: string) {
+  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+  const controller = new AbortController();
+  void (async () => {
+    const response = await fetch(`${url}/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+    const decoder = new TextDecoder();
+    let buffer = "";
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
+        }
+      }
+    } catch {
+      /* aborted */
+    }
+  })();
+  return { events, stop: () => controller.abort() };
+}
+
+describe("observability and events", () => {
+  let b: TestBroker;
+  let appToken: string;
+  let otherToken: string;
+
+  beforeAll(async () => {
+    b = await startTestBroker({ policy: POLICY, watchPolicies: true });
+    appToken = await b.serverToken("app-mcp", await b.registerServer("app-mcp"));
+    otherToken = await b.serverToken("other-mcp", await b.registerServer("other-mcp"));
+    await b.putSecret("app/key", testSecret("obs"));
+  });
+  afterAll(() => b.close());
+
+  it("answers /healthz and a /readyz that checks storage, audit and backends", async () => {
+    expect((await b.call("GET", "/healthz")).body).toEqual({ status: "ok" });
+    const ready = await b.call<{ status: string; checks: Record<string, { ok: boolean }> }>("GET", "/readyz");
+    expect(ready.status).toBe(200);
+    expect(Object.keys(ready.body.checks)).toEqual(["storage", "audit", "backend:local"]);
+  });
+
+  it("exports request and secret-access metrics labelled by route template and server, never by value", async () => {
+    await b.call("GET", "/v1/secrets/app/key", { token: appToken });
+    await b.call("GET", "/v1/secrets/other/x", { token: appToken });
+    const metrics = (await b.call<string>("GET", "/metrics")).body;
+    expect(metrics).toMatch(/credbroker_http_requests_total\{route="\/v1\/secrets\/:path\{\.\+\}",method="GET",status="200"\} \d+/);
+    expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",outcome="allowed"\} 1/);
+    expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",outcome="denied"\} 1/);
+    expect(metrics).toMatch(/credbroker_http_request_duration_seconds_bucket/);
+    expect(metrics).not.toContain("app/key");
+    expect(metrics).not.toContain("s3cr3t");
+  });
+
+  it("writes one log line per request with request id, server, route, status and latency", async () => {
+    const { headers } = await b.call("GET", "/v1/secrets/app/key", { token: appToken, headers: { "x-request-id": "test-request-0001" } });
+    expect(headers.get("x-request-id")).toBe("test-request-0001");
+    const line = await waitFor(
+      () => readFileSync(captureFile(), "utf8").split("\n").find((l) => l.includes('"request_id":"test-request-0001"') && l.includes('"msg":"request"')),
+      "the request log line",
+    );
+    expect(JSON.parse(line)).toMatchObject({ server: "app-mcp", route: "/v1/secrets/:path{.+}", status: 200, method: "GET" });
+    expect(JSON.parse(line).latency_ms).toBeTypeOf("number");
+  });
+
+  it("streams new versions and revocations to the servers they concern, and only to them", async () => {
+    const app = follow(b.url, appToken);
+    const other = follow(b.url, otherToken);
+    await waitFor(() => (app.events.length && other.events.length ? true : undefined), "both streams ready");
+    expect(app.events[0]).toMatchObject({ event: "ready", data: { server: "app-mcp" } });
+
+    const { body: issued } = await b.call<{ lease_id: string }>("GET", "/v1/secrets/app/key", { token: appToken });
+    await b.putSecret("app/key", testSecret("obs-v2"));
+    await b.admin("POST", "/v1/admin/leases/revoke", { lease_id: issued.lease_id });
+    const version = await waitFor(() => app.events.find((e) => e.event === "secret.version"), "secret.version");
+    expect(version.data).toMatchObject({ secret: "app/key", version: 2 });
+    const revoked = await waitFor(() => app.events.find((e) => e.event === "lease.revoked"), "lease.revoked");
+    expect(revoked.data).toMatchObject({ lease_id: issued.lease_id, secret: "app/key" });
+    expect(other.events.map((e) => e.event)).toEqual(["ready"]);
+    expect(JSON.stringify(app.events)).not.toContain("s3cr3t");
+    app.stop();
+    other.stop();
+  });
+
+  it("hot-reloads a policy edit; an invalid edit keeps the last good set and is audited", async () => {
+    expect((await b.call("GET", "/v1/secrets/app/key", { token: otherToken })).status).toBe(403);
+    writeFileSync(join(b.policiesDir, "test.yaml"), POLICY.replace('"other/**"', '"other/**", "app/**"'));
+    await waitFor(async () => ((await b.call("GET", "/v1/secrets/app/key", { token: otherToken })).status === 200 ? true : undefined), "the edit to apply");
+
+    writeFileSync(join(b.policiesDir, "test.yaml"), "servers:\n  app-mcp:\n    allow: not-a-list\n");
+    const failed = await waitFor(async () => {
+      const records = await b.broker.store.queryAudit({ action: "policy.reload", outcome: "error", limit: 10 });
+      return records[0];
+    }, "the failed reload record");
+    expect(failed.reason).toMatch(/kept last good policy: .*test\.yaml:3/);
+    expect((await b.call("GET", "/v1/secrets/app/key", { token: otherToken })).status).toBe(200);
+    const ok = await b.broker.store.queryAudit({ action: "policy.reload", outcome: "allowed", limit: 10 });
+    expect(ok.length).toBeGreaterThan(0);
+  });
+});
