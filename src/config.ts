@@ -27,7 +27,7 @@ const duration = z.union([z.string(), z.number().int().positive()]).transform((v
 
 const listen = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "listen must be host:port, e.g. 127.0.0.1:8200")
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "listen must be host:port, e.g. 127.0.0.1:8787")
   .refine((value) => Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535, "port out of range");
 
 const database = z
@@ -43,7 +43,7 @@ const mount = z
 
 export const configSchema = z
   .object({
-    listen: listen.default("127.0.0.1:8200"),
+    listen: listen.default("127.0.0.1:8787"),
     /** The URL clients use to reach the broker; the token issuer and assertion audience. */
     public_url: z.url().optional(),
     database: database.default("sqlite:./.credbroker/credbroker.db"),
