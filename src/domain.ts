@@ -26,6 +26,8 @@ export interface ServerRecord {
   labels: Record<string, string>;
   createdAt: number;
   disabledAt: number | null;
+  /** Broker tokens issued before this time (ms) are refused. */
+  tokensNotBefore: number | null;
 }
 
 export type CredentialKind = "client_secret" | "public_key";
@@ -115,4 +117,6 @@ export interface RequestMeta {
   /** Null for events the broker starts itself (policy reload, schedules). */
   requestId: string | null;
   sourceIp: string | null;
+  /** Set once an audit record names this request, so a rejection is not recorded twice. */
+  audited?: boolean;
 }

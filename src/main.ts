@@ -13,7 +13,7 @@ import { RateLimiter } from "./auth/rate-limit.js";
 import { SigningKeys } from "./auth/signing-keys.js";
 import { TokenService } from "./auth/tokens.js";
 import { LocalBackend } from "./backends/local.js";
-import { MountTable } from "./backends/mounts.js";
+import { createMountTable } from "./backends/registry.js";
 import type { BrokerConfig } from "./config.js";
 import { Envelope } from "./crypto/envelope.js";
 import { rotateMasterKey } from "./crypto/key-rotation.js";
@@ -114,7 +114,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   });
 
   const local = new LocalBackend(store, envelope, clock);
-  const mounts = new MountTable([], local);
+  const mounts = await createMountTable(config.mounts, { local, logger, metrics, clock });
   const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
   const events = new EventBus(clock);
   const onRevoked = (leases: Lease[]) => {
@@ -193,6 +193,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await audit.drain();
+      await mounts.close();
       await store.close();
     },
   };

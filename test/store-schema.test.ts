@@ -7,7 +7,7 @@ import { openSqliteStore } from "../src/store/sqlite.js";
 
 const tables = Object.values(schema).map((table) => getTableConfig(table));
 
-/** Table → column names, from CREATE TABLE statements. */
+/** Table → column names, from the CREATE TABLE and ALTER TABLE ... ADD COLUMN statements. */
 function columnsInSql(sql: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const match of sql.matchAll(/CREATE TABLE (\w+) \(([\s\S]*?)\n\);/g)) {
@@ -18,6 +18,7 @@ function columnsInSql(sql: string): Map<string, string[]> {
       .map((line) => line.split(/\s+/)[0]!);
     out.set(match[1]!, columns);
   }
+  for (const match of sql.matchAll(/ALTER TABLE (\w+) ADD COLUMN (\w+)/g)) out.get(match[1]!)?.push(match[2]!);
   return out;
 }
 
@@ -30,7 +31,7 @@ describe("store schema", () => {
 
   it("applies migrations once and records them", () => {
     const store = openSqliteStore({ file: ":memory:", migrate: false });
-    expect(store.migrate()).toEqual(["0001_init.sql"]);
+    expect(store.migrate()).toEqual(["0001_init.sql", "0002_server_tokens_not_before.sql"]);
     expect(store.migrate()).toEqual([]);
     void store.close();
   });

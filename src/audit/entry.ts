@@ -19,9 +19,20 @@ export interface EntryFields {
 
 /** Longest resource or reason kept in a record; longer (attacker-supplied) text is cut. */
 const MAX_FIELD = 300;
-const clip = (text: string) => (text.length > MAX_FIELD ? `${text.slice(0, MAX_FIELD)}…` : text);
+
+/**
+ * Attacker-supplied text made storable as is: cut to MAX_FIELD, lone UTF-16 surrogates replaced
+ * (a database would silently rewrite them, breaking the record's hash) and NUL removed (PostgreSQL
+ * text cannot hold it, and one bad record must not fail a whole group commit).
+ */
+export function clip(text: string): string {
+  const cut = text.length > MAX_FIELD ? `${text.slice(0, MAX_FIELD)}…` : text;
+  return cut.toWellFormed().replace(/\u0000/g, "\uFFFD");
+}
+const clipOrNull = (text: string | null) => (text === null ? null : clip(text));
 
 export function auditEntry(actor: Actor, meta: RequestMeta, fields: EntryFields, now: number): AuditEntry {
+  meta.audited = true;
   return {
     time: now,
     actor: clip(actor.id),
@@ -32,8 +43,8 @@ export function auditEntry(actor: Actor, meta: RequestMeta, fields: EntryFields,
     reason: clip(fields.reason),
     leaseId: fields.leaseId ?? null,
     version: fields.version ?? null,
-    requestId: meta.requestId,
-    sourceIp: meta.sourceIp,
+    requestId: clipOrNull(meta.requestId),
+    sourceIp: clipOrNull(meta.sourceIp),
     tokenRef: actor.tokenRef ?? null,
   };
 }

@@ -11,6 +11,8 @@ export const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-typ
 /** Algorithms a server may sign assertions with; symmetric and `none` are never accepted. */
 export const ASSERTION_ALGORITHMS = ["EdDSA", "ES256", "ES384", "PS256", "RS256"] as const;
 
+const CLOCK_TOLERANCE_SECONDS = 5;
+
 /** Longest accepted assertion lifetime: bounds how long a jti must be remembered. */
 const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 
@@ -51,14 +53,15 @@ export async function verifyClientAssertion(check: AssertionCheck): Promise<void
         subject: check.clientId,
         audience: check.audiences,
         requiredClaims: ["exp", "jti"],
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
         currentDate: new Date(check.now),
       });
       const nowSeconds = Math.floor(check.now / 1000);
       if (typeof payload.exp !== "number" || payload.exp - nowSeconds > MAX_ASSERTION_LIFETIME_SECONDS) {
         throw invalidClient(`client assertion must expire within ${MAX_ASSERTION_LIFETIME_SECONDS} seconds`);
       }
-      const fresh = await check.remember(`${check.clientId}:${String(payload.jti)}`, payload.exp * 1000);
+      // Remember the jti for as long as the assertion could still be accepted (exp plus the tolerance).
+      const fresh = await check.remember(`${check.clientId}:${String(payload.jti)}`, (payload.exp + CLOCK_TOLERANCE_SECONDS) * 1000);
       if (!fresh) throw invalidClient("client assertion was already used");
       return;
     } catch (error) {

@@ -17,6 +17,8 @@ export interface TokenClaims {
   tokenId: string;
   kid: string;
   /** Milliseconds since the epoch. */
+  issuedAt: number;
+  /** Milliseconds since the epoch. */
   expiresAt: number;
 }
 
@@ -50,7 +52,8 @@ export class TokenService {
 
   async issue(serverId: string): Promise<{ token: string; claims: TokenClaims }> {
     const key = this.keys.signingKey();
-    const nowSeconds = Math.floor(this.clock() / 1000);
+    const now = this.clock();
+    const nowSeconds = Math.floor(now / 1000);
     const tokenId = randomUUID();
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: "at+jwt" })
@@ -58,11 +61,12 @@ export class TokenService {
       .setAudience(this.options.audience)
       .setSubject(serverId)
       .setJti(tokenId)
-      .setIssuedAt(nowSeconds)
+      // Millisecond `iat` (RFC 7519 allows a non-integer NumericDate): revocation by cut-off time is exact.
+      .setIssuedAt(now / 1000)
       .setNotBefore(nowSeconds)
       .setExpirationTime(nowSeconds + this.options.ttlSeconds)
       .sign(key.privateKey);
-    return { token, claims: { serverId, tokenId, kid: key.kid, expiresAt: (nowSeconds + this.options.ttlSeconds) * 1000 } };
+    return { token, claims: { serverId, tokenId, kid: key.kid, issuedAt: now, expiresAt: (nowSeconds + this.options.ttlSeconds) * 1000 } };
   }
 
   /** Verifies a broker token; throws BrokerError("invalid_token") with a public reason otherwise. */
@@ -100,10 +104,11 @@ export class TokenService {
           typ: "at+jwt",
         },
       );
-      if (typeof payload.sub !== "string" || typeof payload.jti !== "string" || typeof payload.exp !== "number") {
+      if (typeof payload.sub !== "string" || typeof payload.jti !== "string" || typeof payload.exp !== "number" || typeof payload.iat !== "number") {
         throw new BrokerError("invalid_token", "token claims are malformed");
       }
-      return { serverId: payload.sub, tokenId: payload.jti, kid, expiresAt: payload.exp * 1000 };
+      if (payload.iat * 1000 > now + CLOCK_TOLERANCE_SECONDS * 1000) throw new BrokerError("invalid_token", "token not yet valid");
+      return { serverId: payload.sub, tokenId: payload.jti, kid, issuedAt: Math.round(payload.iat * 1000), expiresAt: payload.exp * 1000 };
     } catch (error) {
       throw toTokenError(error);
     }

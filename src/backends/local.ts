@@ -1,55 +1,77 @@
 /**
  * The local encrypted store: secret versions envelope-encrypted in the broker's own database
- * (see crypto/envelope.ts). The location is the secret path itself.
+ * (see crypto/envelope.ts). The location is the secret path itself: a `local` mount keeps its
+ * prefix in the location (`scoped`), so paths never collide with unmounted ones.
  */
 import type { Envelope } from "../crypto/envelope.js";
 import type { Store } from "../store/store.js";
-import type { BackendValue, BackendVersionInfo, WritableBackend, WriteOptions } from "./backend.js";
+import type { BackendValue, BackendVersionInfo, ListableBackend, WritableBackend, WriteOptions } from "./backend.js";
 
-export class LocalBackend implements WritableBackend {
+type LocalStore = Pick<
+  Store,
+  "writeSecretVersion" | "getSecretMetadata" | "getEncryptedVersion" | "listVersions" | "deleteSecret" | "ping" | "listSecrets"
+>;
+
+export class LocalBackend implements WritableBackend, ListableBackend {
   readonly kind = "local" as const;
-  readonly mount = "local";
+  readonly mount: string;
 
+  /**
+   * @param prefix prepended to every location (the mount path of a `local` mount; "" for the
+   *   default store that serves paths under no mount).
+   */
   constructor(
-    private readonly store: Pick<
-      Store,
-      "writeSecretVersion" | "getSecretMetadata" | "getEncryptedVersion" | "listVersions" | "deleteSecret" | "ping"
-    >,
+    private readonly store: LocalStore,
     private readonly envelope: Envelope,
     private readonly clock: () => number = Date.now,
-  ) {}
+    private readonly prefix = "",
+  ) {
+    this.mount = prefix === "" ? "local" : prefix;
+  }
+
+  /** The same store serving a `local` mount at `prefix` (e.g. `team/`). */
+  scoped(prefix: string): LocalBackend {
+    return new LocalBackend(this.store, this.envelope, this.clock, `${this.prefix}${prefix}`);
+  }
 
   async read(location: string, version?: number): Promise<BackendValue | undefined> {
+    const path = this.prefix + location;
     let wanted = version;
     if (wanted === undefined) {
-      const metadata = await this.store.getSecretMetadata(location);
+      const metadata = await this.store.getSecretMetadata(path);
       if (!metadata || metadata.deletedAt !== null) return undefined;
       wanted = metadata.currentVersion;
     }
-    const row = await this.store.getEncryptedVersion(location, wanted);
+    const row = await this.store.getEncryptedVersion(path, wanted);
     if (!row || row.destroyedAt !== null) return undefined;
-    const bytes = this.envelope.open({ path: location, version: row.version }, row);
+    const bytes = this.envelope.open({ path, version: row.version }, row);
     return { bytes, version: row.version, createdAt: row.createdAt };
   }
 
   write(location: string, value: Buffer, options: WriteOptions): Promise<number> {
+    const path = this.prefix + location;
     const { createdBy, ...metadata } = options;
     return this.store.writeSecretVersion({
-      path: location,
+      path,
       metadata,
       createdBy,
       now: this.clock(),
-      seal: (version) => this.envelope.seal({ path: location, version }, value),
+      seal: (version) => this.envelope.seal({ path, version }, value),
     });
   }
 
   async versions(location: string): Promise<BackendVersionInfo[]> {
-    const rows = await this.store.listVersions(location);
+    const rows = await this.store.listVersions(this.prefix + location);
     return rows.map((row) => ({ version: row.version, createdAt: row.createdAt, createdBy: row.createdBy, destroyed: row.destroyedAt !== null }));
   }
 
   remove(location: string): Promise<boolean> {
-    return this.store.deleteSecret(location, this.clock());
+    return this.store.deleteSecret(this.prefix + location, this.clock());
+  }
+
+  async list(prefix: string, limit = 1000): Promise<string[]> {
+    const rows = await this.store.listSecrets(this.prefix + prefix);
+    return rows.slice(0, limit).map((row) => row.path.slice(this.prefix.length));
   }
 
   checkHealth(): Promise<void> {

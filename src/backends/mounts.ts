@@ -2,7 +2,7 @@
  * The mount table: maps a secret path onto a backend and the location inside it. The longest
  * matching mount prefix wins; paths under no mount live in the local store.
  */
-import type { SecretBackend } from "./backend.js";
+import { isCaching, isClosable, type SecretBackend } from "./backend.js";
 
 export interface Mount {
   /** Prefix ending in "/", e.g. "kv/". */
@@ -37,5 +37,23 @@ export class MountTable {
 
   all(): SecretBackend[] {
     return [this.fallback, ...this.mounts.map((mount) => mount.backend)];
+  }
+
+  /**
+   * Drops cached values of `path` on its mount (every cached value of every mount when omitted).
+   * For changes made elsewhere: another broker (LISTEN/NOTIFY), a rotation run by the backend.
+   */
+  invalidate(path?: string): void {
+    if (path === undefined) {
+      for (const backend of this.all()) if (isCaching(backend)) backend.invalidate();
+      return;
+    }
+    const { backend, location } = this.resolve(path);
+    if (isCaching(backend)) backend.invalidate(location);
+  }
+
+  /** Stops background work of every backend (token renewal) and releases connections. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.all().map((backend) => (isClosable(backend) ? backend.close() : Promise.resolve())));
   }
 }

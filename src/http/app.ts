@@ -7,6 +7,7 @@ import type { AppDeps } from "./deps.js";
 import { createAuthenticators } from "./middleware/authenticate.js";
 import { errorBody, errorHandler } from "./middleware/errors.js";
 import { requestContext } from "./middleware/request-context.js";
+import { auditRejection } from "./reject-audit.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
@@ -49,7 +50,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", adminRoutes(deps, auth));
   app.route("/", auditRoutes(deps, auth));
 
-  app.notFound((c) => c.json(errorBody(new BrokerError("not_found", `no route ${c.req.method} ${c.req.path.slice(0, 100)}`), c.get("requestId") ?? ""), 404));
-  app.onError(errorHandler(deps.logger));
+  app.notFound(async (c) => {
+    const error = new BrokerError("not_found", `no route ${c.req.method} ${c.req.path.slice(0, 100)}`);
+    await auditRejection(deps, c, error);
+    return c.json(errorBody(error, c.get("requestId") ?? ""), 404);
+  });
+  app.onError(errorHandler(deps));
   return app;
 }

@@ -1,12 +1,16 @@
 /** Per-request state shared by middleware and routes, typed once. */
-import type { Principal } from "../domain.js";
+import type { HttpBindings } from "@hono/node-server";
+import type { Principal, RequestMeta } from "../domain.js";
 
 export interface AppVariables {
   requestId: string;
   sourceIp: string | null;
+  /** The one RequestMeta of this request: audit entries mark it `audited`. */
+  meta: RequestMeta;
   principal: Principal;
   /** HMAC reference of the bearer credential, for audit records. */
   tokenRef: string;
 }
 
-export type AppEnv = { Variables: AppVariables };
+/** `incoming` is the raw Node request (@hono/node-server); absent when the app is called directly. */
+export type AppEnv = { Variables: AppVariables; Bindings: Partial<HttpBindings> };

@@ -6,7 +6,7 @@ import { BrokerError } from "../errors.js";
 import type { AppEnv } from "./context.js";
 
 export function requestMeta(c: Context<AppEnv>): RequestMeta {
-  return { requestId: c.get("requestId"), sourceIp: c.get("sourceIp") };
+  return c.get("meta");
 }
 
 /** The authenticated server (requireServer ran before). */

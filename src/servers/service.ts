@@ -17,7 +17,7 @@ import type { Store } from "../store/store.js";
 export interface ServerServiceDeps {
   store: Pick<
     Store,
-    "createServer" | "getServer" | "listServers" | "setServerDisabled" | "addCredential" | "revokeCredentials" | "revokeLeases" | "activeCredentials"
+    "createServer" | "getServer" | "listServers" | "setServerDisabled" | "setTokensNotBefore" | "addCredential" | "revokeCredentials" | "revokeLeases" | "activeCredentials"
   >;
   audit: Pick<AuditWriter, "record">;
   clock: () => number;
@@ -44,7 +44,7 @@ export class ServerService {
     if (input.noSecret && !input.publicJwk) throw new BrokerError("invalid_request", "a server without a client secret needs a public key");
     const publicJwk = input.publicJwk ? validatePublicJwk(input.publicJwk) : undefined;
     const now = clock();
-    const server: ServerRecord = { id: input.id, description: input.description ?? "", labels: input.labels ?? {}, createdAt: now, disabledAt: null };
+    const server: ServerRecord = { id: input.id, description: input.description ?? "", labels: input.labels ?? {}, createdAt: now, disabledAt: null, tokensNotBefore: null };
     await store.createServer(server);
     const clientSecret = input.noSecret ? null : generateClientSecret();
     if (clientSecret) {
@@ -75,6 +75,7 @@ export class ServerService {
     await store.setServerDisabled(id, disabled ? now : null);
     let revoked: Lease[] = [];
     if (disabled) {
+      await store.setTokensNotBefore(id, tokenCutoff(now));
       revoked = await store.revokeLeases({ serverId: id }, now, "server disabled");
       this.deps.onServerDisabled?.(id);
       if (revoked.length > 0) this.deps.onRevoked?.(revoked);
@@ -104,10 +105,15 @@ export class ServerService {
       await store.revokeCredentials(id, now, "client_secret");
       await store.addCredential({ id: randomUUID(), serverId: id, kind: "client_secret", secretHash: hash, publicJwk: null, createdAt: now, revokedAt: null });
     }
+    // Tokens obtained with the old credential stop working too: it may be the one that leaked.
+    await store.setTokensNotBefore(id, tokenCutoff(now));
     await audit.record(auditEntry(actor, meta, { action: "admin.server.rotate_credentials", resource: id, outcome: "allowed", reason: input.publicJwk ? "public key replaced" : "client secret replaced" }, now));
     return { clientSecret };
   }
 }
+
+/** Tokens carry a millisecond `iat`: everything issued before now is cut off. */
+const tokenCutoff = (now: number) => now;
 
 export function serverToJson(server: ServerRecord) {
   return {

@@ -10,6 +10,7 @@ export const servers = sqliteTable("servers", {
   labels: text("labels").notNull().default("{}"),
   createdAt: integer("created_at").notNull(),
   disabledAt: integer("disabled_at"),
+  tokensNotBefore: integer("tokens_not_before"),
 });
 
 export const serverCredentials = sqliteTable(

@@ -103,6 +103,10 @@ export class SqliteStore implements Store {
     return guarded("setServerDisabled", () => this.db.update(t.servers).set({ disabledAt }).where(eq(t.servers.id, id)).run().changes > 0);
   }
 
+  setTokensNotBefore(id: string, notBefore: number): Promise<boolean> {
+    return guarded("setTokensNotBefore", () => this.db.update(t.servers).set({ tokensNotBefore: notBefore }).where(eq(t.servers.id, id)).run().changes > 0);
+  }
+
   addCredential(credential: ServerCredential): Promise<void> {
     return guarded("addCredential", () => {
       this.db.insert(t.serverCredentials).values(credential).run();

@@ -92,6 +92,8 @@ export interface Store {
   getServer(id: string): Promise<ServerRecord | undefined>;
   listServers(): Promise<ServerRecord[]>;
   setServerDisabled(id: string, disabledAt: number | null): Promise<boolean>;
+  /** Refuses every broker token of the server issued before `notBefore` (ms). */
+  setTokensNotBefore(id: string, notBefore: number): Promise<boolean>;
   addCredential(credential: ServerCredential): Promise<void>;
   activeCredentials(serverId: string): Promise<ServerCredential[]>;
   /** Revokes every active credential of the server of the given kind (all kinds when omitted). */

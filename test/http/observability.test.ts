@@ -87,13 +87,14 @@ describe("observability and events", () => {
   });
 
   it("writes one log line per request with request id, server, route, status and latency", async () => {
-    const { headers } = await b.call("GET", "/v1/secrets/app/key", { token: appToken, headers: { "x-request-id": "test-request-0001" } });
-    expect(headers.get("x-request-id")).toBe("test-request-0001");
+    const { headers } = await b.call("GET", "/v1/secrets/app/key", { token: appToken, headers: { "x-request-id": "client-chosen-1" } });
+    const requestId = headers.get("x-request-id")!;
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
     const line = await waitFor(
-      () => readFileSync(captureFile(), "utf8").split("\n").find((l) => l.includes('"request_id":"test-request-0001"') && l.includes('"msg":"request"')),
+      () => readFileSync(captureFile(), "utf8").split("\n").find((l) => l.includes(`"request_id":"${requestId}"`) && l.includes('"msg":"request"')),
       "the request log line",
     );
-    expect(JSON.parse(line)).toMatchObject({ server: "app-mcp", route: "/v1/secrets/:path{.+}", status: 200, method: "GET" });
+    expect(JSON.parse(line)).toMatchObject({ server: "app-mcp", route: "/v1/secrets/:path{.+}", status: 200, method: "GET", client_request_id: "client-chosen-1" });
     expect(JSON.parse(line).latency_ms).toBeTypeOf("number");
   });
 

@@ -14,6 +14,7 @@ import { roleHasPermission } from "../../policy/evaluate.js";
 import type { OperatorPermission, PolicySet } from "../../policy/types.js";
 import type { Store } from "../../store/store.js";
 import type { AppEnv } from "../context.js";
+import { requestMeta } from "../request.js";
 
 export interface AuthenticateDeps {
   tokens: Pick<TokenService, "verify">;
@@ -36,7 +37,7 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     await deps.audit.record(
       auditEntry(
         { id: actor, kind: actorKind },
-        { requestId: c.get("requestId"), sourceIp: c.get("sourceIp") },
+        requestMeta(c),
         { action: "auth.verify", resource: `${c.req.method} ${routeFamily(c.req.path)}`, outcome: "denied", reason },
         deps.clock(),
       ),
@@ -67,6 +68,10 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     if (!server || server.disabledAt !== null) {
       await deny(c, claims.serverId, "server", server ? "server_disabled" : "unknown_server");
       throw new BrokerError("invalid_token", server ? "this server is disabled" : "token subject is not a registered server");
+    }
+    if (server.tokensNotBefore !== null && claims.issuedAt < server.tokensNotBefore) {
+      await deny(c, claims.serverId, "server", "token_revoked");
+      throw new BrokerError("invalid_token", "token was revoked (the server was disabled or its credentials rotated); get a new one");
     }
     c.set("principal", { kind: "server", serverId: server.id, tokenId: claims.tokenId, expiresAt: claims.expiresAt });
     c.set("tokenRef", deps.tokenRef(claims.tokenId));

@@ -6,11 +6,12 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BrokerError, toBrokerError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
 import type { AppEnv } from "../context.js";
+import { auditRejection, type RejectAuditDeps } from "../reject-audit.js";
 
-export function errorHandler(logger: Logger) {
-  return function handleError(error: Error, c: Context<AppEnv>) {
+export function errorHandler(deps: RejectAuditDeps) {
+  const { logger } = deps;
+  return async function handleError(error: Error, c: Context<AppEnv>) {
     const brokerError =
       error instanceof HTTPException
         ? new BrokerError(error.status === 413 ? "payload_too_large" : "invalid_request", error.status === 413 ? "request body too large" : error.message || "bad request", { status: error.status })
@@ -21,6 +22,7 @@ export function errorHandler(logger: Logger) {
     } else if (brokerError.detail) {
       logger.debug({ request_id: requestId, code: brokerError.code, detail: brokerError.detail }, "request rejected");
     }
+    await auditRejection(deps, c, brokerError);
     if (brokerError.retryAfterSeconds !== undefined) c.header("retry-after", String(brokerError.retryAfterSeconds));
     return c.json(errorBody(brokerError, requestId), brokerError.status as ContentfulStatusCode);
   };

@@ -11,7 +11,7 @@ import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { AppEnv } from "../context.js";
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface RequestContextOptions {
   logger: Logger;
@@ -22,10 +22,15 @@ export interface RequestContextOptions {
 export function requestContext({ logger, metrics, trustProxy = false }: RequestContextOptions): MiddlewareHandler<AppEnv> {
   return async function requestContextMiddleware(c, next) {
     const started = process.hrtime.bigint();
+    // Our own id, always: a client-chosen id in the audit trail could impersonate another request.
+    // The client's id, when well-formed, is kept in the log line for correlation.
     const incoming = c.req.header("x-request-id");
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const clientRequestId = incoming && CLIENT_REQUEST_ID.test(incoming) ? incoming : undefined;
+    const requestId = randomUUID();
+    const sourceIp = clientAddress(c, trustProxy);
     c.set("requestId", requestId);
-    c.set("sourceIp", clientAddress(c, trustProxy));
+    c.set("sourceIp", sourceIp);
+    c.set("meta", { requestId, sourceIp });
     c.header("x-request-id", requestId);
     try {
       await next();
@@ -41,6 +46,7 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
       logger.info(
         {
           request_id: requestId,
+          ...(clientRequestId && { client_request_id: clientRequestId }),
           method: c.req.method,
           route,
           status,
@@ -56,7 +62,8 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
 
 function clientAddress(c: Parameters<MiddlewareHandler<AppEnv>>[0], trustProxy: boolean): string | null {
   if (trustProxy) {
-    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+    // The last entry is the one our proxy appended; earlier entries are whatever the client sent.
+    const forwarded = c.req.header("x-forwarded-for")?.split(",").at(-1)?.trim();
     if (forwarded) return forwarded;
   }
   try {

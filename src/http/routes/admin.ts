@@ -11,7 +11,7 @@ import { generateValue, secretMetadataToJson } from "../../secrets/admin.js";
 import { parseSecretName } from "../../secrets/name.js";
 import { serverToJson } from "../../servers/service.js";
 import { readJson, validate } from "../body.js";
-import { parseJsonOr400 } from "./secrets.js";
+import { parseJsonOr400, rejectDotSegments } from "./secrets.js";
 import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
@@ -58,6 +58,7 @@ const createOperator = z.object({ name: z.string().max(128), role: z.string().ma
 export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
   const app = new Hono<AppEnv>();
   const { requireOperator } = auth;
+  app.use("/v1/admin/secrets/*", rejectDotSegments);
 
   // servers ---------------------------------------------------------------------------------
   app.post("/v1/admin/servers", requireOperator("servers"), async (c) => {

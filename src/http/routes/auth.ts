@@ -6,28 +6,47 @@ import { oauthError, type TokenRequest } from "../../auth/client-credentials.js"
 import { BrokerError } from "../../errors.js";
 import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
+import { auditRejection } from "../reject-audit.js";
+import { requestMeta } from "../request.js";
 
-const tokenRequest = z
-  .object({
-    grant_type: z.string().max(100).optional(),
-    client_id: z.string().max(200).optional(),
-    client_secret: z.string().max(1000).optional(),
-    client_assertion_type: z.string().max(200).optional(),
-    client_assertion: z.string().max(8000).optional(),
-    scope: z.string().max(1000).optional(),
-  })
-  .strict();
+/** Empty parameters count as omitted (RFC 6749 section 3.2). */
+const parameter = (max: number) =>
+  z.preprocess((value) => (value === "" ? undefined : value), z.string().max(max).optional());
+
+/**
+ * Unknown parameters are ignored, as RFC 6749 section 3.2 requires (clients send `scope`,
+ * `resource`, `audience`...); the body limit bounds how many there can be.
+ */
+const tokenRequest = z.object({
+  grant_type: parameter(100),
+  client_id: parameter(200),
+  client_secret: parameter(1000),
+  client_assertion_type: parameter(200),
+  client_assertion: parameter(8000),
+});
+
+/** `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 section 2.3.1); undefined when malformed. */
+function parseBasic(encoded: string): { id: string; secret: string } | undefined {
+  const decoded = Buffer.from(encoded, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 1) return undefined;
+  try {
+    return { id: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) };
+  } catch {
+    return undefined;
+  }
+}
 
 async function parseTokenRequest(contentType: string, body: string): Promise<TokenRequest> {
   let raw: unknown;
   if (/^application\/x-www-form-urlencoded\s*(;|$)/i.test(contentType)) {
     const form = new URLSearchParams(body);
-    const fields: Record<string, string> = {};
+    const fields = new Map<string, string>();
     for (const [key, value] of form) {
-      if (key in fields) throw oauthError("invalid_request", `parameter ${key} is repeated`);
-      fields[key] = value;
+      if (fields.has(key)) throw oauthError("invalid_request", `parameter ${key.slice(0, 50)} is repeated`);
+      fields.set(key, value);
     }
-    raw = fields;
+    raw = Object.fromEntries(fields);
   } else if (/^application\/json\s*(;|$)/i.test(contentType)) {
     try {
       raw = JSON.parse(body);
@@ -53,15 +72,16 @@ export function authRoutes(deps: AppDeps) {
       const request = await parseTokenRequest(c.req.header("content-type") ?? "", await c.req.text());
       const basic = c.req.header("authorization");
       if (basic?.startsWith("Basic ")) {
-        const decoded = Buffer.from(basic.slice(6), "base64").toString("utf8");
-        const colon = decoded.indexOf(":");
-        if (colon < 0 || request.client_secret !== undefined) throw oauthError("invalid_request", "malformed Basic credentials");
-        request.client_id ??= decodeURIComponent(decoded.slice(0, colon));
-        request.client_secret = decodeURIComponent(decoded.slice(colon + 1));
+        const credentials = parseBasic(basic.slice(6));
+        if (!credentials || request.client_secret !== undefined) throw oauthError("invalid_request", "malformed Basic credentials");
+        if (request.client_id !== undefined && request.client_id !== credentials.id) throw oauthError("invalid_request", "client_id differs from the Basic credentials");
+        request.client_id = credentials.id;
+        request.client_secret = credentials.secret;
       }
-      return c.json(await deps.clientCredentials.exchange(request, { requestId: c.get("requestId"), sourceIp: c.get("sourceIp") }));
+      return c.json(await deps.clientCredentials.exchange(request, requestMeta(c)));
     } catch (error) {
       if (!(error instanceof BrokerError) || !error.data?.oauth_error) throw error;
+      await auditRejection(deps, c, error, "auth.token");
       if (error.retryAfterSeconds !== undefined) c.header("retry-after", String(error.retryAfterSeconds));
       if (error.status === 401) c.header("www-authenticate", 'Basic realm="credbroker"');
       return c.json(

@@ -1,5 +1,5 @@
 /** The routes MCP servers call: batch read, single read, and their own leases. */
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { leaseToJson } from "../../leases/lease.js";
 import { BrokerError } from "../../errors.js";
@@ -19,7 +19,7 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
     return { serverId: actor.id, tokenRef: actor.tokenRef ?? "" };
   };
 
-  app.use("/v1/secrets/*", auth.requireServer);
+  app.use("/v1/secrets/*", auth.requireServer, rejectDotSegments);
   app.use("/v1/leases/*", auth.requireServer);
   app.use("/v1/leases", auth.requireServer);
 
@@ -57,6 +57,17 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
 
   return app;
 }
+
+/**
+ * URL normalisation turns `a/../b` into `b` before routing; a secret name is never allowed to hold
+ * dot segments, so the raw request path is checked and refused like any invalid name.
+ */
+export const rejectDotSegments: MiddlewareHandler<AppEnv> = async function rejectDotSegments(c, next) {
+  const raw = c.env?.incoming?.url ?? "";
+  const path = raw.split("?")[0] ?? "";
+  if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(path)) throw new BrokerError("invalid_path", "a secret name cannot contain . or .. segments");
+  await next();
+};
 
 export function parseJsonOr400(text: string): unknown {
   try {
