@@ -84,6 +84,8 @@ export interface Lease {
   renewable: boolean;
   revokedAt: number | null;
   revokeReason: string | null;
+  /** The backend's lease behind a dynamic credential; null for static values. */
+  externalLeaseId: string | null;
 }
 
 export type AuditOutcome = "allowed" | "denied" | "error";

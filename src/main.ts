@@ -23,6 +23,7 @@ import { BrokerError } from "./errors.js";
 import { EventBus } from "./events/bus.js";
 import { createApp } from "./http/app.js";
 import type { AppDeps } from "./http/deps.js";
+import { externalLeases } from "./leases/external.js";
 import { LeaseService } from "./leases/service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
@@ -117,10 +118,14 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const mounts = await createMountTable(config.mounts, { local, logger, metrics, clock });
   const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
   const events = new EventBus(clock);
-  const onRevoked = (leases: Lease[]) => {
+  const external = externalLeases(mounts, (lease, error) =>
+    logger.error({ lease_id: lease.id, secret: lease.secretPath, err: String(error) }, "could not revoke the backend lease of a dynamic credential"),
+  );
+  const onRevoked = async (leases: Lease[]) => {
     for (const lease of leases) {
       events.publish({ type: "lease.revoked", server: lease.serverId, lease_id: lease.id, secret: lease.secretPath, reason: lease.revokeReason ?? "revoked" });
     }
+    await external.revoke(leases);
   };
 
   const deps: AppDeps = {
@@ -144,7 +149,15 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     tokens,
     signingKeys,
     signingKeyOverlapSeconds: Math.max(config.signing_key_overlap, config.token_ttl),
-    secretReader: new SecretReader({ policy, mounts, audit, leaseConfig, metrics, clock }),
+    secretReader: new SecretReader({
+      policy,
+      mounts,
+      audit,
+      leaseConfig,
+      metrics,
+      clock,
+      onRevokeFailure: (mount, error) => logger.error({ mount, err: String(error) }, "could not destroy a dynamic credential of a failed request"),
+    }),
     secretAdmin: new SecretAdmin({
       store,
       mounts,
@@ -152,7 +165,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       clock,
       onChanged: (secret, version) => events.publish(version === null ? { type: "secret.deleted", secret } : { type: "secret.version", secret, version }),
     }),
-    leases: new LeaseService({ store, audit, policy, leaseConfig, clock, onRevoked }),
+    leases: new LeaseService({ store, audit, policy, leaseConfig, clock, external, onRevoked }),
     servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }) }),
     operators: new OperatorService({ store, audit, policy, clock }),
     mounts,

@@ -7,6 +7,7 @@ import { isBrokerError } from "../errors.js";
 import { registerBrokerCommands } from "./commands/broker.js";
 import { registerInspectCommands } from "./commands/inspect.js";
 import { registerManageCommands } from "./commands/manage.js";
+import { registerRunCommand } from "./commands/run.js";
 import { CliError } from "./errors.js";
 import { consoleOutput } from "./output.js";
 
@@ -24,6 +25,7 @@ export async function runCli(argv: string[]): Promise<number> {
   registerBrokerCommands(program, consoleOutput, setExit);
   registerManageCommands(program, consoleOutput);
   registerInspectCommands(program, consoleOutput, setExit);
+  registerRunCommand(program, setExit);
   program.commands.forEach(function exitOverrideEverywhere(command: Command) {
     command.exitOverride();
     command.commands.forEach(exitOverrideEverywhere);

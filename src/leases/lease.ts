@@ -15,10 +15,22 @@ export function leaseTerms(config: LeaseTerms, policyMaxTtlSeconds: number | und
   return { defaultTtlSeconds: Math.min(config.defaultTtlSeconds, maxTtlSeconds), maxTtlSeconds };
 }
 
-export function newLease(input: { serverId: string; secretPath: string; version: number; now: number; terms: LeaseTerms }): Lease {
-  const { now, terms } = input;
-  const expiresAt = now + terms.defaultTtlSeconds * 1000;
-  const maxExpiresAt = now + terms.maxTtlSeconds * 1000;
+export interface NewLeaseInput {
+  serverId: string;
+  secretPath: string;
+  version: number;
+  now: number;
+  terms: LeaseTerms;
+  /** A dynamic credential: the backend's lease id, what it granted, and whether it renews. */
+  dynamic?: { externalLeaseId: string; ttlSeconds: number; renewable: boolean };
+}
+
+export function newLease(input: NewLeaseInput): Lease {
+  const { now, terms, dynamic } = input;
+  // A broker lease never outlives the backend's lease behind it.
+  const ttlSeconds = dynamic ? Math.min(terms.defaultTtlSeconds, dynamic.ttlSeconds) : terms.defaultTtlSeconds;
+  const expiresAt = now + ttlSeconds * 1000;
+  const maxExpiresAt = dynamic && !dynamic.renewable ? expiresAt : now + terms.maxTtlSeconds * 1000;
   return {
     id: `lease_${randomUUID()}`,
     serverId: input.serverId,
@@ -30,6 +42,7 @@ export function newLease(input: { serverId: string; secretPath: string; version:
     renewable: maxExpiresAt > expiresAt,
     revokedAt: null,
     revokeReason: null,
+    externalLeaseId: dynamic?.externalLeaseId ?? null,
   };
 }
 

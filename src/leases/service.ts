@@ -9,6 +9,7 @@ import { auditEntry, type Actor } from "../audit/entry.js";
 import { evaluate } from "../policy/evaluate.js";
 import type { PolicySet } from "../policy/types.js";
 import type { Store } from "../store/store.js";
+import type { ExternalLeases } from "./external.js";
 import { leaseState, renewedExpiry, type LeaseTerms } from "./lease.js";
 
 export interface LeaseServiceDeps {
@@ -17,8 +18,10 @@ export interface LeaseServiceDeps {
   policy: { current(): PolicySet };
   leaseConfig: LeaseTerms;
   clock: () => number;
-  /** Told of every revocation, for event streams and caches. */
-  onRevoked?: (leases: Lease[]) => void;
+  /** Renews backend leases behind dynamic credentials. */
+  external?: Pick<ExternalLeases, "renew">;
+  /** Told of every revocation: event streams, caches, and destroying dynamic credentials. */
+  onRevoked?: (leases: Lease[]) => void | Promise<void>;
 }
 
 export type RevokeTarget = { id: string } | { serverId: string } | { secretPath: string };
@@ -48,7 +51,17 @@ export class LeaseService {
       return fail(new BrokerError("denied", `policy no longer allows ${actor.id} to read ${lease.secretPath}: ${decision.message}`), lease.secretPath);
     }
     const increment = Math.min(incrementSeconds ?? this.deps.leaseConfig.defaultTtlSeconds, this.deps.leaseConfig.defaultTtlSeconds);
-    const expiresAt = Math.max(lease.expiresAt, renewedExpiry(lease, now, increment));
+    let expiresAt = Math.max(lease.expiresAt, renewedExpiry(lease, now, increment));
+    if (lease.externalLeaseId && this.deps.external) {
+      // The backend decides how long the credential lives; the broker lease never outlives it.
+      let granted: number | undefined;
+      try {
+        granted = await this.deps.external.renew(lease, increment);
+      } catch (error) {
+        return fail(error instanceof BrokerError ? error : new BrokerError("backend_unavailable", "the backend could not renew the credential", { detail: String(error) }), lease.secretPath);
+      }
+      if (granted !== undefined) expiresAt = Math.min(expiresAt, now + granted * 1000);
+    }
     if (!(await store.extendLease(lease.id, expiresAt))) return fail(new BrokerError("lease_revoked", `lease ${leaseId} was revoked`), lease.secretPath);
     await audit.record(
       auditEntry(actor, meta, { action: "lease.renew", resource: lease.secretPath, outcome: "allowed", reason: "renewed", leaseId, version: lease.version }, now),
@@ -78,7 +91,7 @@ export class LeaseService {
         ),
       ),
     );
-    if (revoked.length > 0) this.deps.onRevoked?.(revoked);
+    if (revoked.length > 0) await this.deps.onRevoked?.(revoked);
     return revoked;
   }
 

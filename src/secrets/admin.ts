@@ -64,16 +64,28 @@ export class SecretAdmin {
     return this.deps.store.listSecrets(prefix);
   }
 
+  /**
+   * Metadata of a secret. The broker keeps metadata for what it stored itself; a secret that lives
+   * only in a remote backend (written in Vault or AWS directly) is described from its versions.
+   */
   async metadata(rawPath: string): Promise<SecretMetadata> {
     const name = parseSecretName(rawPath);
     const metadata = await this.deps.store.getSecretMetadata(name.path);
-    if (!metadata || metadata.deletedAt !== null) throw new BrokerError("not_found", `secret ${name.path} not found`);
-    return metadata;
+    if (metadata && metadata.deletedAt === null) return metadata;
+    const { backend } = this.deps.mounts.resolve(name.path);
+    if (backend.kind !== "local") {
+      const versions = await this.versions(name.path);
+      const first = versions[0]!;
+      const last = versions.at(-1)!;
+      return { path: name.path, description: "", owner: "", labels: {}, sensitivity: "medium", currentVersion: last.version, createdAt: first.createdAt, updatedAt: last.createdAt, deletedAt: null };
+    }
+    throw new BrokerError("not_found", `secret ${name.path} not found`);
   }
 
   async versions(rawPath: string): Promise<BackendVersionInfo[]> {
     const name = parseSecretName(rawPath);
-    const versions = await this.writable(name.path).backend.versions(this.writable(name.path).location);
+    const { backend, location } = this.writable(name.path);
+    const versions = await backend.versions(location);
     if (versions.length === 0) throw new BrokerError("not_found", `secret ${name.path} not found`);
     return versions;
   }

@@ -7,11 +7,12 @@ import type { AuditEntry, Lease, RequestMeta } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
+import { isDynamic, type SecretBackend } from "../backends/backend.js";
 import type { MountTable } from "../backends/mounts.js";
 import { leaseTerms, newLease, type LeaseTerms } from "../leases/lease.js";
 import type { Metrics } from "../metrics.js";
 import { evaluate } from "../policy/evaluate.js";
-import type { PolicySet } from "../policy/types.js";
+import type { Decision, PolicySet } from "../policy/types.js";
 import { encodeValue, parseSecretName, selectKey, type SecretName } from "./name.js";
 
 export interface IssuedSecret {
@@ -30,6 +31,16 @@ export interface ServerCaller {
   tokenRef: string;
 }
 
+interface Fetched {
+  name: SecretName;
+  decision: Decision;
+  terms: LeaseTerms;
+  version: number;
+  bytes: Buffer | undefined;
+  dynamic: { externalLeaseId: string; ttlSeconds: number; renewable: boolean } | undefined;
+  backend: SecretBackend;
+}
+
 export interface SecretReaderDeps {
   policy: { current(): PolicySet };
   mounts: Pick<MountTable, "resolve">;
@@ -37,6 +48,8 @@ export interface SecretReaderDeps {
   leaseConfig: LeaseTerms;
   metrics: Pick<Metrics, "secretAccesses">;
   clock: () => number;
+  /** Told when a dynamic credential could not be destroyed after a failed request. */
+  onRevokeFailure?: (mount: string, error: unknown) => void;
 }
 
 /** Most names in one batch request. */
@@ -86,42 +99,79 @@ export class SecretReader {
       });
     }
 
-    const fetched = await Promise.all(
-      decisions.map(async ({ name, decision }) => {
-        const { backend, location } = this.deps.mounts.resolve(name.path);
-        const found = await backend.read(location).catch(async (error: unknown) => {
-          const failure = error instanceof BrokerError ? error : new BrokerError("backend_unavailable", `backend ${backend.mount} failed`, { detail: String(error) });
-          await audit.record(auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "error", reason: failure.code }, now));
-          this.deps.metrics.secretAccesses.inc({ server: caller.serverId, outcome: "error" });
-          throw failure;
+    // Fetch everything before deciding: a dynamic credential issued for one name must be
+    // destroyed again if any other name fails, so no fetch may still be running when we give up.
+    const settled = await Promise.allSettled(decisions.map(({ name, decision }) => this.fetch(name, decision)));
+    const fetched = settled.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+    try {
+      const failed = settled.find((result): result is PromiseRejectedResult => result.status === "rejected");
+      if (failed) {
+        const failure = failed.reason instanceof BrokerError ? failed.reason : new BrokerError("backend_unavailable", "a backend failed", { detail: String(failed.reason) });
+        await Promise.all(
+          decisions.map(({ name }, index) =>
+            settled[index]!.status === "rejected"
+              ? audit.record(auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "error", reason: failure.code }, now))
+              : undefined,
+          ),
+        );
+        this.deps.metrics.secretAccesses.inc({ server: caller.serverId, outcome: "error" });
+        throw failure;
+      }
+      const missing = fetched.filter((entry) => entry.bytes === undefined);
+      if (missing.length > 0) {
+        await Promise.all(
+          missing.map(({ name }) =>
+            audit.record(auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "error", reason: "not_found" }, now)),
+          ),
+        );
+        throw new BrokerError("not_found", `secret not found: ${missing.map(({ name }) => name.name).join(", ")}`, {
+          data: { missing: missing.map(({ name }) => name.name) },
         });
-        const bytes = found && (name.key === undefined ? found.bytes : selectKey(found.bytes, name.key));
-        return { name, decision, found, bytes };
+      }
+
+      const issued = fetched.map(({ name, decision, version, bytes, terms, dynamic }) => {
+        const lease = newLease({ serverId: caller.serverId, secretPath: name.name, version, now, terms, ...(dynamic && { dynamic }) });
+        const reason = decision.allowed ? `${decision.rule.file}:${decision.rule.line}` : "";
+        const entry = auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "allowed", reason, leaseId: lease.id, version: lease.version }, now);
+        return { name, lease, entry, bytes: bytes! };
+      });
+      // Durable before release: fail closed if any record cannot be committed.
+      await Promise.all(issued.map(({ entry, lease }) => audit.record(entry, lease)));
+      this.deps.metrics.secretAccesses.inc({ server: caller.serverId, outcome: "allowed" }, issued.length);
+      return issued.map(({ name, lease, bytes }) => issuedSecret(name.name, bytes, lease, now));
+    } catch (error) {
+      await this.destroyIssued(fetched);
+      throw error;
+    }
+  }
+
+  /** Reads a static value, or issues a dynamic credential, for one allowed name. */
+  private async fetch(name: SecretName, decision: Decision): Promise<Fetched> {
+    const { backend, location } = this.deps.mounts.resolve(name.path);
+    const terms = leaseTerms(this.deps.leaseConfig, decision.allowed ? decision.maxTtlSeconds : undefined);
+    if (isDynamic(backend)) {
+      const credential = await backend.issue(location, terms.defaultTtlSeconds);
+      const bytes = name.key === undefined ? credential.bytes : selectKey(credential.bytes, name.key);
+      const dynamic = { externalLeaseId: credential.externalLeaseId, ttlSeconds: credential.ttlSeconds, renewable: credential.renewable };
+      return { name, decision, terms, version: 1, bytes, dynamic, backend };
+    }
+    const found = await backend.read(location);
+    const bytes = found && (name.key === undefined ? found.bytes : selectKey(found.bytes, name.key));
+    return { name, decision, terms, version: found?.version ?? 0, bytes, dynamic: undefined, backend };
+  }
+
+  /** Best effort: destroys dynamic credentials issued for a request that then failed. */
+  private async destroyIssued(fetched: Fetched[]): Promise<void> {
+    await Promise.all(
+      fetched.map(async ({ backend, dynamic }) => {
+        if (!dynamic || !isDynamic(backend)) return;
+        try {
+          await backend.revoke(dynamic.externalLeaseId);
+        } catch (error) {
+          this.deps.onRevokeFailure?.(backend.mount, error);
+        }
       }),
     );
-    const missing = fetched.filter((entry) => entry.bytes === undefined);
-    if (missing.length > 0) {
-      await Promise.all(
-        missing.map(({ name }) =>
-          audit.record(auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "error", reason: "not_found" }, now)),
-        ),
-      );
-      throw new BrokerError("not_found", `secret not found: ${missing.map(({ name }) => name.name).join(", ")}`, {
-        data: { missing: missing.map(({ name }) => name.name) },
-      });
-    }
-
-    const issued = fetched.map(({ name, decision, found, bytes }) => {
-      const terms = leaseTerms(this.deps.leaseConfig, decision.allowed ? decision.maxTtlSeconds : undefined);
-      const lease = newLease({ serverId: caller.serverId, secretPath: name.name, version: found!.version, now, terms });
-      const reason = decision.allowed ? `${decision.rule.file}:${decision.rule.line}` : "";
-      const entry = auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "allowed", reason, leaseId: lease.id, version: lease.version }, now);
-      return { name, lease, entry, bytes: bytes! };
-    });
-    // Durable before release: fail closed if any record cannot be committed.
-    await Promise.all(issued.map(({ entry, lease }) => audit.record(entry, lease)));
-    this.deps.metrics.secretAccesses.inc({ server: caller.serverId, outcome: "allowed" }, issued.length);
-    return issued.map(({ name, lease, bytes }) => issuedSecret(name.name, bytes, lease, now));
   }
 
   private async recordDenied(actor: Actor, meta: RequestMeta, resource: string, reason: string, now: number): Promise<void> {

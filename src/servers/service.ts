@@ -21,7 +21,7 @@ export interface ServerServiceDeps {
   >;
   audit: Pick<AuditWriter, "record">;
   clock: () => number;
-  onRevoked?: (leases: Lease[]) => void;
+  onRevoked?: (leases: Lease[]) => void | Promise<void>;
   onServerDisabled?: (serverId: string) => void;
 }
 
@@ -78,7 +78,7 @@ export class ServerService {
       await store.setTokensNotBefore(id, tokenCutoff(now));
       revoked = await store.revokeLeases({ serverId: id }, now, "server disabled");
       this.deps.onServerDisabled?.(id);
-      if (revoked.length > 0) this.deps.onRevoked?.(revoked);
+      if (revoked.length > 0) await this.deps.onRevoked?.(revoked);
     }
     await audit.record(
       auditEntry(actor, meta, { action: disabled ? "admin.server.disable" : "admin.server.enable", resource: id, outcome: "allowed", reason: disabled ? `${revoked.length} lease(s) revoked` : "enabled" }, now),

@@ -75,6 +75,7 @@ export const leases = sqliteTable(
     renewable: integer("renewable", { mode: "boolean" }).notNull(),
     revokedAt: integer("revoked_at"),
     revokeReason: text("revoke_reason"),
+    externalLeaseId: text("external_lease_id"),
   },
   (t) => [
     index("leases_server").on(t.serverId),

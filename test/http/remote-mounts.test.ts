@@ -94,3 +94,22 @@ describe("a broker with vault and aws mounts", () => {
     expect(report.body.servers).toEqual([expect.objectContaining({ server: "multi-mcp", outcomes: expect.objectContaining({ allowed: 1 }) })]);
   });
 });
+
+describe("operator views of remote secrets", () => {
+  it("describes a secret that lives only in Vault from its versions", async () => {
+    const vault = await startVaultTestServer();
+    vault.kvPut("svc", { a: "1" });
+    vault.kvPut("svc", { a: "2" });
+    process.env.CB_TEST_VAULT_TOKEN_2 = vault.rootToken;
+    const b = await startTestBroker({ config: { mounts: [{ path: "kv/", backend: "vault", address: vault.url, auth: { token_env: "CB_TEST_VAULT_TOKEN_2" }, timeout: "2s" }] } });
+    try {
+      const { status, body } = await b.admin<{ current_version: number; versions: Array<{ version: number }> }>("GET", "/v1/admin/secrets/kv/svc");
+      expect(status).toBe(200);
+      expect(body.current_version).toBe(2);
+      expect(body.versions.map((v) => v.version)).toEqual([1, 2]);
+    } finally {
+      await b.close();
+      await vault.close();
+    }
+  });
+});

@@ -151,6 +151,15 @@ describe("reading secrets", () => {
     expect(newToken.status).toBe(401);
   });
 
+  it("deleting a secret revokes its leases at once", async () => {
+    await b.putSecret("shared/doomed", testSecret("doomed"));
+    const { body } = await b.call<Issued>("GET", "/v1/secrets/shared/doomed", { token: githubToken });
+    expect((await b.admin("DELETE", "/v1/admin/secrets/shared/doomed")).status).toBe(204);
+    const lease = await b.broker.store.getLease(body.lease_id);
+    expect(lease?.revokeReason).toBe("secret deleted");
+    expect((await b.call("GET", "/v1/secrets/shared/doomed", { token: githubToken })).status).toBe(404);
+  });
+
   it("never puts a value into an audit record", async () => {
     const records = await b.broker.store.queryAudit({ limit: 10_000 });
     expect(records.length).toBeGreaterThan(10);

@@ -119,7 +119,11 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     });
   });
   app.delete("/v1/admin/secrets/:path{.+}", requireOperator("delete"), async (c) => {
-    await deps.secretAdmin.remove(operatorActor(c), c.req.param("path"), requestMeta(c));
+    const actor = operatorActor(c);
+    const path = c.req.param("path");
+    await deps.secretAdmin.remove(actor, path, requestMeta(c));
+    // A deleted secret stops being served at once: its leases end, and their holders are told.
+    await deps.leases.revoke(actor, { secretPath: parseSecretName(path).path }, requestMeta(c), "secret deleted");
     return c.body(null, 204);
   });
 
