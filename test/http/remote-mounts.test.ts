@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSecretsManagerTestServer, type SecretsManagerTestServer } from "../servers/aws-server.js";
 import { startVaultTestServer, type VaultTestServer } from "../servers/vault-server.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
+import { BrokerClient } from "../../src/sdk/client.js";
 
 const POLICY = `
 servers:
@@ -62,6 +63,21 @@ describe("a broker with vault and aws mounts", () => {
     expect(body.secrets["local/key"]!.value).toBe(localValue);
   });
 
+  it("gives an MCP server's SDK client values from Vault, AWS and the local store in one load", async () => {
+    const clientSecret = (await b.admin<{ client_secret: string }>("POST", "/v1/admin/servers/multi-mcp/rotate-credentials")).body.client_secret;
+    const client = new BrokerClient({ url: b.url, clientId: "multi-mcp", clientSecret, events: false });
+    try {
+      const secrets = await client.load({ VAULT_TOKEN: "kv/app#token", DB_PASSWORD: "aws/prod/db#password", LOCAL_KEY: "local/key" });
+      expect(secrets.get("VAULT_TOKEN")).toBe(vaultToken);
+      expect(secrets.get("DB_PASSWORD")).toBe(awsPassword);
+      expect(secrets.get("LOCAL_KEY")).toBe(localValue);
+    } finally {
+      await client.close();
+    }
+    // Rotating the credentials cut off the tokens issued before: the next tests need a fresh one.
+    token = await b.serverToken("multi-mcp", clientSecret);
+  });
+
   it("returns a whole Vault KV map as JSON text without #key", async () => {
     const { body } = await b.call<{ value: string }>("GET", "/v1/secrets/kv/app", { token });
     expect(JSON.parse(body.value)).toEqual({ token: vaultToken, region: "eu" });
@@ -91,7 +107,7 @@ describe("a broker with vault and aws mounts", () => {
     const missing = await b.call<{ error: { code: string; missing: string[] } }>("GET", "/v1/secrets/aws/nope", { token });
     expect(missing.status).toBe(404);
     const report = await b.admin<{ servers: Array<{ server: string; outcomes: { allowed: number } }> }>("GET", "/v1/audit/access-report?secret=aws/prod/db");
-    expect(report.body.servers).toEqual([expect.objectContaining({ server: "multi-mcp", outcomes: expect.objectContaining({ allowed: 1 }) })]);
+    expect(report.body.servers).toEqual([expect.objectContaining({ server: "multi-mcp", outcomes: expect.objectContaining({ allowed: 2 }) })]);
   });
 });
 
