@@ -33,6 +33,7 @@ import { SecretAdmin } from "./secrets/admin.js";
 import { SecretReader } from "./secrets/read.js";
 import { ServerService } from "./servers/service.js";
 import { openStore } from "./store/open.js";
+import { RowCache } from "./store/row-cache.js";
 import type { Store } from "./store/store.js";
 import type { Lease } from "./domain.js";
 
@@ -69,7 +70,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const envelope = new Envelope(options.masterKey);
   const sealedMeta = new SealedMeta(store, envelope);
   const auditKey = await sealedMeta.getOrCreate("audit_hmac_key", 32);
-  const tokenRef = (value: string) => tokenReference(auditKey, value);
+  // Every request of a token audits the same reference: compute each one once.
+  const tokenRefs = new RowCache<string>(50_000);
+  const tokenRef = (value: string) => tokenRefs.get(value, () => tokenReference(auditKey, value));
   const audit = new AuditWriter(store, metrics, {
     onCommitFailure: (error, batchSize) => logger.error({ err: String(error), batch: batchSize }, "audit commit failed; requests refused"),
   });

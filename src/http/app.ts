@@ -28,20 +28,24 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.use("*", requestContext({ logger: deps.logger, metrics: deps.metrics, trustProxy: deps.trustProxy }));
+  // Headers are set before the handler runs: setting them afterwards makes @hono/node-server
+  // rebuild the finished response on its slow path.
   app.use("*", async function securityHeaders(c, next) {
-    await next();
     c.header("x-content-type-options", "nosniff");
     c.header("referrer-policy", "no-referrer");
+    await next();
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        throw new BrokerError("payload_too_large", `request body exceeds ${deps.maxBodyBytes} bytes`);
-      },
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () => {
+      throw new BrokerError("payload_too_large", `request body exceeds ${deps.maxBodyBytes} bytes`);
+    },
+  });
+  // GET and HEAD carry no body; skipping the check spares building a full Request per read.
+  app.use("/v1/*", async function limitRequestBody(c, next) {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    return limitBody(c, next);
+  });
 
   app.route("/", healthRoutes(deps));
   app.route("/", authRoutes(deps));

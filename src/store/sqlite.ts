@@ -10,6 +10,8 @@ import { dirname } from "node:path";
 import type { AuditEntry, AuditRecord, Lease, OperatorRecord, SecretMetadata, ServerCredential, ServerRecord } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import { readMigrations } from "./migrate.js";
+import { RowCache } from "./row-cache.js";
+import { SqliteCommitter } from "./sqlite-committer.js";
 import * as t from "./schema.sqlite.js";
 import { GENESIS_HASH, type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
 
@@ -18,6 +20,11 @@ export interface SqliteStoreOptions {
   file: string;
   /** Apply pending migrations on open (default true). */
   migrate?: boolean;
+  /**
+   * Commit audit batches on a worker thread (default: true for a file, false for ":memory:",
+   * which a second connection cannot see). Use false for short-lived tools (init, migrate).
+   */
+  offThreadCommits?: boolean;
 }
 
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
@@ -27,13 +34,41 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   db.pragma("synchronous = FULL");
   db.pragma("foreign_keys = ON");
   db.pragma("busy_timeout = 5000");
+  // The committer thread's writes reset this connection's page cache; mapped pages are re-read
+  // without copying, which keeps the per-request lookups cheap.
+  db.pragma("mmap_size = 268435456");
+  // Secret paths are case-sensitive: LIKE prefix matches (revocations, reports) must be too.
+  db.pragma("case_sensitive_like = ON");
   const store = new SqliteStore(db);
   if (options.migrate !== false) store.migrate();
+  if (options.offThreadCommits ?? options.file !== ":memory:") store.useCommitter(new SqliteCommitter(options.file));
   return store;
 }
 
 const parseLabels = (text: string): Record<string, string> => JSON.parse(text) as Record<string, string>;
 const escapeLike = (value: string): string => value.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+function prepareHotStatements(db: BetterSQLite3Database, raw: Database.Database) {
+  return {
+    server: db.select().from(t.servers).where(eq(t.servers.id, sql.placeholder("id"))).prepare(),
+    secret: db.select().from(t.secrets).where(eq(t.secrets.path, sql.placeholder("path"))).prepare(),
+    version: db
+      .select()
+      .from(t.secretVersions)
+      .where(and(eq(t.secretVersions.path, sql.placeholder("path")), eq(t.secretVersions.version, sql.placeholder("version"))))
+      .prepare(),
+    lastAudit: raw.prepare<[], { seq: number; hash: string }>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"),
+    insertAudit: raw.prepare(
+      `INSERT INTO audit_events (seq, time, actor, actor_kind, action, resource, outcome, reason, lease_id, version, request_id, source_ip, token_ref, prev_hash, hash)
+       VALUES (@seq, @time, @actor, @actorKind, @action, @resource, @outcome, @reason, @leaseId, @version, @requestId, @sourceIp, @tokenRef, @prevHash, @hash)`,
+    ),
+    insertLease: raw.prepare(
+      `INSERT INTO leases (id, server_id, secret_path, version, issued_at, expires_at, max_expires_at, renewable, revoked_at, revoke_reason, external_lease_id)
+       VALUES (@id, @serverId, @secretPath, @version, @issuedAt, @expiresAt, @maxExpiresAt, @renewable, @revokedAt, @revokeReason, @externalLeaseId)`,
+    ),
+  };
+}
+type HotStatements = ReturnType<typeof prepareHotStatements>;
 
 /** Wraps driver failures (disk full, locked, I/O) so callers see a coded 503, not a raw error. */
 function guarded<T>(operation: string, run: () => T): Promise<T> {
@@ -51,8 +86,26 @@ export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   readonly db: BetterSQLite3Database;
 
+  private hot: HotStatements | undefined;
+  /** Rows of the per-request path; every write below drops what it changes (see row-cache.ts). */
+  private readonly servers = new RowCache<ServerRecord | undefined>();
+  private readonly secretRows = new RowCache<SecretMetadata | EncryptedVersion | undefined>();
+  private committer: SqliteCommitter | undefined;
+  /** The last committed audit record, kept while this process is the one appending. */
+  private auditHead: { seq: number; hash: string } | undefined;
+  /** Appends run one at a time: each needs the head the previous one left. */
+  private appendQueue: Promise<unknown> = Promise.resolve();
+
   constructor(readonly raw: Database.Database) {
     this.db = drizzle(raw);
+  }
+
+  /**
+   * Statements of the per-request path, compiled once (after migrations, on first use): building
+   * and compiling SQL on every call was half of a read's CPU time.
+   */
+  private get statements(): HotStatements {
+    return (this.hot ??= prepareHotStatements(this.db, this.raw));
   }
 
   /** Applies pending migrations; returns the names applied. */
@@ -83,14 +136,17 @@ export class SqliteStore implements Store {
         .onConflictDoNothing()
         .run();
       if (result.changes === 0) throw new BrokerError("conflict", `server ${server.id} already exists`);
+      this.servers.delete(server.id);
     });
   }
 
   getServer(id: string): Promise<ServerRecord | undefined> {
-    return guarded("getServer", () => {
-      const row = this.db.select().from(t.servers).where(eq(t.servers.id, id)).get();
-      return row && { ...row, labels: parseLabels(row.labels) };
-    });
+    return guarded("getServer", () =>
+      this.servers.get(id, () => {
+        const row = this.statements.server.get({ id });
+        return row && { ...row, labels: parseLabels(row.labels) };
+      }),
+    );
   }
 
   listServers(): Promise<ServerRecord[]> {
@@ -100,11 +156,17 @@ export class SqliteStore implements Store {
   }
 
   setServerDisabled(id: string, disabledAt: number | null): Promise<boolean> {
-    return guarded("setServerDisabled", () => this.db.update(t.servers).set({ disabledAt }).where(eq(t.servers.id, id)).run().changes > 0);
+    return guarded("setServerDisabled", () => {
+      this.servers.delete(id);
+      return this.db.update(t.servers).set({ disabledAt }).where(eq(t.servers.id, id)).run().changes > 0;
+    });
   }
 
   setTokensNotBefore(id: string, notBefore: number): Promise<boolean> {
-    return guarded("setTokensNotBefore", () => this.db.update(t.servers).set({ tokensNotBefore: notBefore }).where(eq(t.servers.id, id)).run().changes > 0);
+    return guarded("setTokensNotBefore", () => {
+      this.servers.delete(id);
+      return this.db.update(t.servers).set({ tokensNotBefore: notBefore }).where(eq(t.servers.id, id)).run().changes > 0;
+    });
   }
 
   addCredential(credential: ServerCredential): Promise<void> {
@@ -191,6 +253,7 @@ export class SqliteStore implements Store {
   // secrets ---------------------------------------------------------------------------------
 
   writeSecretVersion(write: SecretWrite): Promise<number> {
+    this.secretRows.delete(`meta:${write.path}`);
     return guarded("writeSecretVersion", () =>
       this.raw.transaction(() => {
         const existing = this.db.select().from(t.secrets).where(eq(t.secrets.path, write.path)).get();
@@ -237,10 +300,12 @@ export class SqliteStore implements Store {
   }
 
   getSecretMetadata(path: string): Promise<SecretMetadata | undefined> {
-    return guarded("getSecretMetadata", () => {
-      const row = this.db.select().from(t.secrets).where(eq(t.secrets.path, path)).get();
-      return row && { ...row, labels: parseLabels(row.labels) };
-    });
+    return guarded("getSecretMetadata", () =>
+      this.secretRows.get(`meta:${path}`, () => {
+        const row = this.statements.secret.get({ path });
+        return row && { ...row, labels: parseLabels(row.labels) };
+      }) as SecretMetadata | undefined,
+    );
   }
 
   listSecrets(prefix: string): Promise<SecretMetadata[]> {
@@ -248,7 +313,7 @@ export class SqliteStore implements Store {
       this.db
         .select()
         .from(t.secrets)
-        .where(and(isNull(t.secrets.deletedAt), like(t.secrets.path, `${escapeLike(prefix)}%`)))
+        .where(and(isNull(t.secrets.deletedAt), sql`${t.secrets.path} LIKE ${`${escapeLike(prefix)}%`} ESCAPE '\\'`))
         .orderBy(asc(t.secrets.path))
         .all()
         .map((row) => ({ ...row, labels: parseLabels(row.labels) })),
@@ -256,13 +321,7 @@ export class SqliteStore implements Store {
   }
 
   getEncryptedVersion(path: string, version: number): Promise<EncryptedVersion | undefined> {
-    return guarded("getEncryptedVersion", () =>
-      this.db
-        .select()
-        .from(t.secretVersions)
-        .where(and(eq(t.secretVersions.path, path), eq(t.secretVersions.version, version)))
-        .get(),
-    );
+    return guarded("getEncryptedVersion", () => this.secretRows.get(`version:${path}\u0000${version}`, () => this.statements.version.get({ path, version })) as EncryptedVersion | undefined);
   }
 
   listVersions(path: string) {
@@ -283,6 +342,8 @@ export class SqliteStore implements Store {
   }
 
   deleteSecret(path: string, now: number): Promise<boolean> {
+    this.secretRows.delete(`meta:${path}`);
+    this.secretRows.deletePrefix(`version:${path}\u0000`);
     return guarded("deleteSecret", () =>
       this.raw.transaction(() => {
         const changed = this.db
@@ -314,6 +375,7 @@ export class SqliteStore implements Store {
   }
 
   rewrapVersion(path: string, version: number, expectedKeyId: string, keyId: string, wrappedKey: Buffer): Promise<boolean> {
+    this.secretRows.delete(`version:${path}\u0000${version}`);
     return guarded(
       "rewrapVersion",
       () =>
@@ -369,7 +431,7 @@ export class SqliteStore implements Store {
       if (filter.secretPath !== undefined) {
         // Revoking a secret also revokes leases of its `#key` selections.
         const path = filter.secretPath;
-        conditions.push(or(eq(t.leases.secretPath, path), like(t.leases.secretPath, `${escapeLike(path)}#%`))!);
+        conditions.push(or(eq(t.leases.secretPath, path), sql`${t.leases.secretPath} LIKE ${`${escapeLike(path)}#%`} ESCAPE '\\'`)!);
       }
       if (conditions.length === 2) throw new TypeError("revokeLeases needs at least one filter");
       return this.db.update(t.leases).set({ revokedAt: now, revokeReason: reason }).where(and(...conditions)).returning().all();
@@ -428,20 +490,26 @@ export class SqliteStore implements Store {
 
   // audit -----------------------------------------------------------------------------------
 
+  useCommitter(committer: SqliteCommitter): void {
+    this.committer = committer;
+  }
+
   appendAudit(
     entries: AuditEntry[],
     chain: (prevHash: string, seq: number, entry: AuditEntry) => string,
     leases: Lease[] = [],
   ): Promise<AuditRecord[]> {
+    if (this.committer) {
+      const committer = this.committer;
+      const run = this.appendQueue.then(() => this.appendOffThread(committer, entries, chain, leases));
+      this.appendQueue = run.catch(() => undefined);
+      return run;
+    }
     return guarded("appendAudit", () =>
       this.raw.transaction(() => {
-        for (const lease of leases) this.db.insert(t.leases).values(lease).run();
-        const last = this.db
-          .select({ seq: t.auditEvents.seq, hash: t.auditEvents.hash })
-          .from(t.auditEvents)
-          .orderBy(sql`${t.auditEvents.seq} desc`)
-          .limit(1)
-          .get();
+        const statements = this.statements;
+        for (const lease of leases) statements.insertLease.run({ ...lease, renewable: lease.renewable ? 1 : 0 });
+        const last = statements.lastAudit.get();
         let seq = last?.seq ?? 0;
         let prevHash = last?.hash ?? GENESIS_HASH;
         const records: AuditRecord[] = [];
@@ -449,13 +517,45 @@ export class SqliteStore implements Store {
           seq += 1;
           const hash = chain(prevHash, seq, entry);
           const record: AuditRecord = { ...entry, seq, prevHash, hash };
-          this.db.insert(t.auditEvents).values(record).run();
+          statements.insertAudit.run(record);
           records.push(record);
           prevHash = hash;
         }
         return records;
       }).immediate(),
     );
+  }
+
+  /** Chains the batch here (cheap) and lets the committer thread wait for the disk. */
+  private async appendOffThread(
+    committer: SqliteCommitter,
+    entries: AuditEntry[],
+    chain: (prevHash: string, seq: number, entry: AuditEntry) => string,
+    leases: Lease[],
+  ): Promise<AuditRecord[]> {
+    const head = this.auditHead ?? this.statements.lastAudit.get() ?? { seq: 0, hash: GENESIS_HASH };
+    let { seq, hash: prevHash } = head;
+    const records: AuditRecord[] = entries.map((entry) => {
+      seq += 1;
+      const hash = chain(prevHash, seq, entry);
+      const record: AuditRecord = { ...entry, seq, prevHash, hash };
+      prevHash = hash;
+      return record;
+    });
+    try {
+      await committer.commit({
+        expectSeq: head.seq,
+        records,
+        leases: leases.map((lease) => ({ ...lease, renewable: lease.renewable ? 1 : 0 })),
+      });
+    } catch (error) {
+      // Reload the head from the database next time: it is the only truth after a failure.
+      this.auditHead = undefined;
+      throw new BrokerError("storage_unavailable", "storage unavailable", { detail: `appendAudit: ${String(error)}`, cause: error });
+    }
+    const last = records.at(-1);
+    this.auditHead = last ? { seq: last.seq, hash: last.hash } : head;
+    return records;
   }
 
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]> {
@@ -535,8 +635,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.appendQueue;
+    await this.committer?.close();
     this.raw.close();
-    return Promise.resolve();
   }
 }

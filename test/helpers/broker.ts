@@ -6,12 +6,12 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { initialiseStore } from "../../src/bootstrap.js";
+import { initialiseStore, isInitialised } from "../../src/bootstrap.js";
 import { parseConfig, type BrokerConfigInput } from "../../src/config.js";
 import { MasterKeyRing } from "../../src/crypto/master-key.js";
 import { REDACTED_PATHS } from "../../src/logger.js";
 import { startBroker, type RunningBroker } from "../../src/main.js";
-import { openSqliteStore } from "../../src/store/sqlite.js";
+import { openStore } from "../../src/store/open.js";
 import { captureFile } from "./log-capture.js";
 
 export interface TestBroker {
@@ -37,6 +37,9 @@ export interface StartOptions {
   clock?: () => number;
   /** Watch the policy folder like a production broker (default false: tests reload explicitly). */
   watchPolicies?: boolean;
+  /** Join an existing broker's database: its master key file and admin token. */
+  masterKeyFile?: string;
+  adminToken?: string;
 }
 
 /** A value that must never appear in a log line: the suite teardown greps for the marker. */
@@ -57,10 +60,11 @@ export async function startTestBroker(options: StartOptions = {}): Promise<TestB
     rate_limit: { per_second: 1000, burst: 1000, max_failures: 1000 },
     ...options.config,
   });
-  const ring = MasterKeyRing.create(join(dir, "master.key"));
-  const store = openSqliteStore({ file: join(dir, "broker.db") });
+  const ring = options.masterKeyFile ? MasterKeyRing.fromFile(options.masterKeyFile) : MasterKeyRing.create(join(dir, "master.key"));
+  const store = await openStore(config.database);
   const clock = options.clock ?? Date.now;
-  const adminToken = await initialiseStore(store, ring, "admin", clock);
+  // A second broker on a shared database joins it: the first one initialised it.
+  const adminToken = (await isInitialised(store)) ? (options.adminToken ?? "") : await initialiseStore(store, ring, "admin", clock);
   await store.close();
   const logger = pino({ level: "debug", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination({ dest: captureFile(), sync: true, append: true }));
   const broker = await startBroker({ config, masterKey: ring, logger, clock, watchPolicies: options.watchPolicies ?? false });

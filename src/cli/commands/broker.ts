@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey } from "../../bootstrap.js";
 import { loadConfig, type BrokerConfig } from "../../config.js";
 import { startBroker, type RunningBroker } from "../../main.js";
+import { openPostgresStore } from "../../store/postgres.js";
 import { openSqliteStore } from "../../store/sqlite.js";
 import { openStore } from "../../store/open.js";
 import { CliError } from "../errors.js";
@@ -149,18 +150,24 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
     .description("apply pending migrations to the configured database")
     .option("--config <file>", "configuration file (YAML)")
     .option("--json", "machine-readable output")
-    .action((options: { config?: string; json?: boolean }) => {
+    .action(async (options: { config?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
       const config = loadConfig(options.config);
-      if (!config.database.startsWith("sqlite:")) throw new CliError("only sqlite: databases are supported by this build");
-      const store = openSqliteStore({ file: config.database.slice("sqlite:".length), migrate: false });
-      try {
-        out.err("applying migrations...");
-        const applied = store.migrate();
-        if (out.json) out.out(JSON.stringify({ applied }));
-        else out.out(applied.length === 0 ? "database is up to date" : `applied: ${applied.join(", ")}`);
-      } finally {
-        void store.close();
+      out.err("applying migrations...");
+      let applied: string[];
+      if (config.database.startsWith("sqlite:")) {
+        const store = openSqliteStore({ file: config.database.slice("sqlite:".length), migrate: false, offThreadCommits: false });
+        applied = store.migrate();
+        await store.close();
+      } else {
+        const store = await openPostgresStore({ url: config.database, migrate: false });
+        try {
+          applied = await store.migrate();
+        } finally {
+          await store.close();
+        }
       }
+      if (out.json) out.out(JSON.stringify({ applied }));
+      else out.out(applied.length === 0 ? "database is up to date" : `applied: ${applied.join(", ")}`);
     });
 }

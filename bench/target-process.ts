@@ -1,0 +1,91 @@
+/** The driver's handle on a forked bench/target.ts: start, request/reply over IPC, stop. */
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { AuditCounts, TargetMessage, TargetReady, TargetReply, TargetRequest, TargetSpec, TargetStats } from "./protocol.js";
+
+const TARGET = fileURLToPath(new URL("./target.ts", import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+export class TargetProcess {
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (reply: TargetReply) => void; reject: (error: Error) => void }>();
+  private readonly exited: Promise<number | null>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly ready: TargetReady,
+  ) {
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    child.on("message", (raw) => {
+      const reply = raw as TargetMessage;
+      if ("type" in reply) return;
+      const waiter = this.waiting.get(reply.id);
+      if (!waiter) return;
+      this.waiting.delete(reply.id);
+      if (reply.op === "error") waiter.reject(new Error(`bench target: ${reply.message}`));
+      else waiter.resolve(reply);
+    });
+    child.once("exit", (code) => {
+      for (const waiter of this.waiting.values()) waiter.reject(new Error(`bench target exited (code ${code})`));
+      this.waiting.clear();
+    });
+  }
+
+  /** Forks the target (TypeScript through tsx) and waits until it listens and is set up. */
+  static start(spec: TargetSpec, nodeFlags: string[] = []): Promise<TargetProcess> {
+    const child = fork(TARGET, [JSON.stringify(spec)], {
+      cwd: REPO_ROOT,
+      execArgv: ["--import", "tsx", ...nodeFlags],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`bench target exited during setup (code ${code})`));
+      child.once("exit", onExit);
+      child.once("error", reject);
+      child.on("message", function onReady(raw) {
+        const message = raw as TargetMessage;
+        if (!("type" in message) || message.type !== "ready") return;
+        child.off("message", onReady);
+        child.off("exit", onExit);
+        resolve(new TargetProcess(child, message));
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.ready.pid;
+  }
+
+  private ask(request: TargetRequest): Promise<TargetReply> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(request.id, { resolve, reject });
+      this.child.send(request);
+    });
+  }
+
+  async stats(): Promise<TargetStats> {
+    const reply = await this.ask({ id: this.nextId++, op: "stats" });
+    if (reply.op !== "stats") throw new Error(`bench target answered ${reply.op} to stats`);
+    return reply.stats;
+  }
+
+  async auditCounts(): Promise<AuditCounts> {
+    const reply = await this.ask({ id: this.nextId++, op: "audit-counts" });
+    if (reply.op !== "audit-counts") throw new Error(`bench target answered ${reply.op} to audit-counts`);
+    return reply.counts;
+  }
+
+  async profileStart(samplingIntervalMicros: number): Promise<void> {
+    await this.ask({ id: this.nextId++, op: "profile-start", samplingIntervalMicros });
+  }
+
+  async profileStop(file: string): Promise<void> {
+    await this.ask({ id: this.nextId++, op: "profile-stop", file });
+  }
+
+  /** Asks the target to close (draining its audit queue) and waits for the process to exit. */
+  async stop(): Promise<void> {
+    await this.ask({ id: this.nextId++, op: "stop" });
+    await this.exited;
+  }
+}
