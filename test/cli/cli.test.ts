@@ -18,6 +18,7 @@ servers:
 describe("credbroker CLI against credbroker dev", () => {
   let dir: string;
   let dev: ChildProcess;
+  let devStderr: () => string;
   let env: NodeJS.ProcessEnv;
   let url: string;
 
@@ -27,6 +28,7 @@ describe("credbroker CLI against credbroker dev", () => {
     writeFileSync(join(dir, "policies", "servers.yaml"), POLICY);
     const started = await startCli(["dev", "--json", "--port", "0", "--data-dir", join(dir, "data"), "--policies", join(dir, "policies")], { cwd: dir });
     dev = started.child;
+    devStderr = started.stderr;
     const ready = JSON.parse(started.firstLine) as { url: string; admin_token: string };
     url = ready.url;
     env = { CREDBROKER_URL: ready.url, CREDBROKER_TOKEN: ready.admin_token };
@@ -117,6 +119,15 @@ describe("credbroker CLI against credbroker dev", () => {
     expect((await runCli(["keys", "rotate", "--signing", "--json"], { env })).code).toBe(0);
     const jwks = (await fetch(`${url}/.well-known/jwks.json`).then((r) => r.json())) as { keys: unknown[] };
     expect(jwks.keys).toHaveLength(2);
+  });
+
+  it("reloads policies on SIGHUP, and audits the reload", async () => {
+    dev.kill("SIGHUP");
+    const deadline = Date.now() + 15_000;
+    while (!devStderr().includes("policies reloaded") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(devStderr()).toContain("credbroker: policies reloaded");
+    const reloads = await runCli(["audit", "query", "--action", "policy.reload", "--json"], { env });
+    expect((JSON.parse(reloads.stdout) as Array<{ outcome: string }>).some((r) => r.outcome === "allowed")).toBe(true);
   });
 
   it("audit verify says the chain is intact", async () => {
