@@ -125,6 +125,44 @@ describe("credbroker run", () => {
       }
     });
 
+    it.each([
+      { mode: "exit", expectation: "stops the command and exits with its status" },
+      { mode: "none", expectation: "leaves the command running untouched" },
+    ])("with --on-change $mode, on a new version it $expectation", async ({ mode }) => {
+      await b.putSecret("tickets/other", testSecret(`other-${mode}`));
+      const script = "process.on('SIGTERM', () => process.exit(9)); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);";
+      const child = spawn(process.execPath, [CLI, "run", "--on-change", mode, "--env", "OTHER=tickets/other", "--", ...node(script)], {
+        env: { PATH: process.env.PATH ?? "", ...env() },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
+      let exitCode: number | null | undefined;
+      const code = new Promise<number | null>((resolve) => child.on("close", (c) => resolve((exitCode = c))));
+      try {
+        await waitFor("the command to start", () => out.includes("ready"));
+        await waitFor("the wrapper to hear of a new version", async () => {
+          if (err.includes("new value for OTHER")) return true;
+          await b.putSecret("tickets/other", testSecret(`other-${mode}-next`));
+          await new Promise((r) => setTimeout(r, 500));
+          return err.includes("new value for OTHER");
+        }, 30_000);
+        if (mode === "exit") {
+          expect(await code).toBe(9);
+          expect(err).toContain("new value for OTHER: stopping");
+        } else {
+          await new Promise((r) => setTimeout(r, 1000));
+          expect(exitCode).toBeUndefined();
+          expect(out.match(/ready/g)).toHaveLength(1);
+        }
+      } finally {
+        child.kill("SIGTERM");
+        await code;
+      }
+    });
+
     it("exits 2 on usage errors", async () => {
       expect((await run(["run", "--", ...node("0")])).code).toBe(2);
       expect((await run(["run", "--env", "not a name=x", "--", ...node("0")])).code).toBe(2);
