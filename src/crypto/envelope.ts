@@ -44,7 +44,12 @@ export function aeadOpen(key: Buffer, blob: Buffer, aad: Buffer): Buffer {
   return Buffer.concat([decipher.update(blob.subarray(IV_BYTES, blob.length - TAG_BYTES)), decipher.final()]);
 }
 
+/** Unwrapped data keys kept for reads, per broker process (see `open`). */
+const DATA_KEY_CACHE_ENTRIES = 10_000;
+
 export class Envelope {
+  private readonly dataKeys = new Map<string, Buffer>();
+
   constructor(private readonly ring: MasterKeyRing) {}
 
   seal(context: EnvelopeContext, plaintext: Buffer): Sealed {
@@ -61,19 +66,34 @@ export class Envelope {
     }
   }
 
-  /** Decrypts; a wrong key, a moved row or a tampered blob all throw the same opaque error. */
+  /**
+   * Decrypts; a wrong key, a moved row or a tampered blob all throw the same opaque error.
+   *
+   * Unwrapped data keys are cached (bounded), so a read costs one AES-GCM operation instead of
+   * two; the master key that unwraps them is in this process's memory anyway. The cache key holds
+   * the wrapped key itself, so a changed or tampered wrapped key is unwrapped (and checked) again.
+   */
   open(context: EnvelopeContext, sealed: Sealed): Buffer {
-    let dataKey: Buffer | undefined;
+    const cacheKey = `${sealed.keyId}\u0000${context.path}\u0000${context.version}\u0000${sealed.wrappedKey.toString("base64")}`;
     try {
-      dataKey = aeadOpen(this.ring.key(sealed.keyId), sealed.wrappedKey, associatedData("key", context));
+      let dataKey = this.dataKeys.get(cacheKey);
+      if (!dataKey) {
+        dataKey = aeadOpen(this.ring.key(sealed.keyId), sealed.wrappedKey, associatedData("key", context));
+        if (this.dataKeys.size >= DATA_KEY_CACHE_ENTRIES) this.forgetDataKeys();
+        this.dataKeys.set(cacheKey, dataKey);
+      }
       return aeadOpen(dataKey, sealed.ciphertext, associatedData("value", context));
     } catch (error) {
       throw new BrokerError("internal", "a stored value could not be decrypted", {
         detail: `envelope open failed for ${context.path} v${context.version}: ${String(error)}`,
       });
-    } finally {
-      dataKey?.fill(0);
     }
+  }
+
+  /** Wipes and drops every cached data key. */
+  forgetDataKeys(): void {
+    for (const key of this.dataKeys.values()) key.fill(0);
+    this.dataKeys.clear();
   }
 
   /** Re-wraps the data key under the active master key; the value ciphertext is untouched. */
@@ -93,6 +113,7 @@ export class Envelope {
   }
 
   rotateMasterKey(): string {
+    this.forgetDataKeys();
     return this.ring.rotate();
   }
 }

@@ -70,6 +70,17 @@ describe("local encrypted store", () => {
     await expect(local.read("a/one")).rejects.toMatchObject({ code: "internal", message: "a stored value could not be decrypted" });
   });
 
+  it("checks a tampered wrapped key even after the row's data key was cached by an earlier read", async () => {
+    await local.write("c/cached", Buffer.from(testSecret("cached")), { createdBy: "t" });
+    expect((await local.read("c/cached"))?.bytes.toString()).toMatch(/^s3cr3t-VALUE-cached/);
+    // A second store (no row cache yet), the same envelope (its data key cache is warm).
+    const readerStore = openSqliteStore({ file: join(dir, "db.sqlite"), offThreadCommits: false });
+    const reader = new LocalBackend(readerStore, envelope);
+    store.raw.exec("UPDATE secret_versions SET wrapped_key = zeroblob(length(wrapped_key)) WHERE path = 'c/cached'");
+    await expect(reader.read("c/cached")).rejects.toMatchObject({ message: "a stored value could not be decrypted" });
+    await readerStore.close();
+  });
+
   it("rotates the master key, re-wraps every data key, and old rows still open", async () => {
     const values = await Promise.all([1, 2, 3].map(async (i) => {
       const value = testSecret(`rot${i}`);
