@@ -1,5 +1,6 @@
 /** Auditor use cases: filtered, cursor-paginated queries; "who accessed this secret"; chain verification. */
 import type { AuditRecord } from "../domain.js";
+import { auditPagesOf } from "../store/shared.js";
 import type { AccessSummaryRow, AuditFilter, Store } from "../store/store.js";
 import { verifyChain, type VerifyResult } from "./verify.js";
 
@@ -26,14 +27,8 @@ export class AuditQueries {
   }
 
   /** Every matching record, page by page (exports). */
-  async *all(filter: Omit<AuditFilter, "limit" | "afterSeq">): AsyncIterable<AuditRecord[]> {
-    let afterSeq = 0;
-    for (;;) {
-      const events = await this.store.queryAudit({ ...filter, afterSeq, limit: MAX_PAGE });
-      if (events.length === 0) return;
-      yield events;
-      afterSeq = events.at(-1)!.seq;
-    }
+  all(filter: Omit<AuditFilter, "limit" | "afterSeq">): AsyncIterable<AuditRecord[]> {
+    return auditPagesOf(this.store, filter, MAX_PAGE);
   }
 
   async accessReport(secretPath: string, since: number | undefined): Promise<AccessReportRow[]> {

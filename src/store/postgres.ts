@@ -18,6 +18,7 @@ import type { AuditEntry, AuditRecord, Lease, OperatorRecord, SecretMetadata, Se
 import { BrokerError } from "../errors.js";
 import { readMigrations } from "./migrate.js";
 import * as t from "./schema.postgres.js";
+import { auditPagesOf, escapeLike, parseLabels } from "./shared.js";
 import { GENESIS_HASH, type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
 
 export interface PostgresStoreOptions {
@@ -62,8 +63,6 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   return store;
 }
 
-const parseLabels = (text: string): Record<string, string> => JSON.parse(text) as Record<string, string>;
-const escapeLike = (value: string): string => value.replace(/[\\%_]/g, (c) => `\\${c}`);
 /** `column LIKE 'prefix%'` with the prefix taken literally (E'\\' is a backslash whatever standard_conforming_strings says). */
 const startsWith = (column: PgColumn, prefix: string): SQL => sql`${column} LIKE ${`${escapeLike(prefix)}%`} ESCAPE E'\\\\'`;
 
@@ -611,14 +610,8 @@ export class PostgresStore implements Store {
     });
   }
 
-  async *auditPages(pageSize: number): AsyncIterable<AuditRecord[]> {
-    let afterSeq = 0;
-    for (;;) {
-      const page = await this.queryAudit({ afterSeq, limit: pageSize });
-      if (page.length === 0) return;
-      yield page;
-      afterSeq = page[page.length - 1]!.seq;
-    }
+  auditPages(pageSize: number): AsyncIterable<AuditRecord[]> {
+    return auditPagesOf(this, {}, pageSize);
   }
 
   accessSummary(resource: string, since: number | undefined): Promise<AccessSummaryRow[]> {

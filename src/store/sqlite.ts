@@ -13,6 +13,7 @@ import { readMigrations } from "./migrate.js";
 import { RowCache } from "./row-cache.js";
 import { SqliteCommitter } from "./sqlite-committer.js";
 import * as t from "./schema.sqlite.js";
+import { auditPagesOf, escapeLike, parseLabels } from "./shared.js";
 import { GENESIS_HASH, type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
 
 export interface SqliteStoreOptions {
@@ -45,8 +46,6 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return store;
 }
 
-const parseLabels = (text: string): Record<string, string> => JSON.parse(text) as Record<string, string>;
-const escapeLike = (value: string): string => value.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function prepareHotStatements(db: BetterSQLite3Database, raw: Database.Database) {
   return {
@@ -580,14 +579,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  async *auditPages(pageSize: number): AsyncIterable<AuditRecord[]> {
-    let afterSeq = 0;
-    for (;;) {
-      const page = await this.queryAudit({ afterSeq, limit: pageSize });
-      if (page.length === 0) return;
-      yield page;
-      afterSeq = page[page.length - 1]!.seq;
-    }
+  auditPages(pageSize: number): AsyncIterable<AuditRecord[]> {
+    return auditPagesOf(this, {}, pageSize);
   }
 
   accessSummary(resource: string, since: number | undefined): Promise<AccessSummaryRow[]> {
