@@ -93,7 +93,6 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
       .catch((error: unknown) => logger.error({ err: String(error) }, "could not audit policy reload"));
     return outcome;
   };
-  const stopWatching = options.watchPolicies === false ? () => {} : policy.watch((outcome) => reloadPolicies(outcome));
 
   const signingKeys = new SigningKeys(store, envelope, clock);
   await signingKeys.load();
@@ -191,6 +190,8 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     const started = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(started));
     started.once("error", reject);
   });
+  // Watch only once serving: a start that fails part-way leaves no watcher behind.
+  const stopWatching = options.watchPolicies === false ? () => {} : policy.watch((outcome) => reloadPolicies(outcome));
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   identity.issuer = config.public_url ?? url;
