@@ -1,6 +1,7 @@
 /**
  * The SDK's HTTP layer: JSON over fetch with a timeout on every attempt, retries with backoff and
- * jitter on network errors and 5xx (never on 4xx), and failover across several broker URLs.
+ * jitter on network errors and 5xx, and on a 429 whose Retry-After is short (never on other 4xx),
+ * and failover across several broker URLs.
  */
 import { backoffDelay, sleep, type RetryPolicy } from "./backoff.js";
 import { BrokerClientError } from "./errors.js";
@@ -75,11 +76,14 @@ export class BrokerHttp {
         if (error instanceof BrokerClientError) throw error;
         outcome = error instanceof Error ? error : new Error(String(error));
       }
-      const retryable = outcome instanceof Error || outcome.status >= 500;
+      // A 429 that says when to come back (and soon) is worth waiting for; a lockout is not.
+      const retryAfterMs = outcome instanceof Error ? undefined : retryAfterOf(outcome);
+      const throttled = retryAfterMs !== undefined && retryAfterMs <= MAX_RETRY_AFTER_MS;
+      const retryable = outcome instanceof Error || outcome.status >= 500 || throttled;
       if (!retryable) return outcome as HttpResponse;
-      this.failed(baseUrl);
+      if (!throttled) this.failed(baseUrl);
       failures.push(outcome instanceof Error ? `${baseUrl}: ${describeNetworkError(outcome)}` : `${baseUrl}: HTTP ${outcome.status}`);
-      const delay = backoffDelay(attempt, policy);
+      const delay = Math.max(backoffDelay(attempt, policy), throttled ? retryAfterMs : 0);
       const outOfTime = policy.maxElapsedMs !== undefined && Date.now() - started + delay > policy.maxElapsedMs;
       if (attempt + 1 >= policy.attempts || outOfTime) {
         if (!(outcome instanceof Error)) return outcome;
@@ -119,6 +123,16 @@ export class BrokerHttp {
     }
     return { status: response.status, body: parsed, headers: response.headers, baseUrl };
   }
+}
+
+/** Longest `Retry-After` the client waits out by itself; longer (a lockout) is reported instead. */
+const MAX_RETRY_AFTER_MS = 10_000;
+
+/** `Retry-After` of a 429 in milliseconds (seconds form only, as the broker sends it). */
+function retryAfterOf(response: HttpResponse): number | undefined {
+  if (response.status !== 429) return undefined;
+  const header = response.headers.get("retry-after");
+  return header && /^\d{1,6}$/.test(header) ? Number(header) * 1000 : undefined;
 }
 
 /** The most useful words of a fetch failure: undici hides the system error in `cause`. */
