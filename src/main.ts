@@ -21,6 +21,7 @@ import type { MasterKeyRing } from "./crypto/master-key.js";
 import { SealedMeta } from "./crypto/sealed-meta.js";
 import { BrokerError } from "./errors.js";
 import { EventBus } from "./events/bus.js";
+import { startPgRelay } from "./events/pg-relay.js";
 import { createApp } from "./http/app.js";
 import type { AppDeps } from "./http/deps.js";
 import { externalLeases } from "./leases/external.js";
@@ -120,6 +121,12 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const mounts = await createMountTable(config.mounts, { local, logger, metrics, clock });
   const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
   const events = new EventBus(clock);
+  // A value changed through another broker must not be served from this one's remote-mount cache.
+  events.subscribe((event) => {
+    if (event.type === "secret.version" || event.type === "secret.deleted") mounts.invalidate(event.secret);
+  });
+  const relay = store.dialect === "postgres" ? await startPgRelay(config.database, (event) => events.deliver(event), logger) : undefined;
+  if (relay) events.relayTo((event) => relay.send(event));
   const external = externalLeases(mounts, (lease, error) =>
     logger.error({ lease_id: lease.id, secret: lease.secretPath, err: String(error) }, "could not revoke the backend lease of a dynamic credential"),
   );
@@ -210,6 +217,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
       await audit.drain();
+      await relay?.close();
       await mounts.close();
       await store.close();
     },

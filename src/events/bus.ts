@@ -15,10 +15,23 @@ export type EventListener = (event: BrokerEvent & { id: number; time: string }) 
 export class EventBus {
   private readonly listeners = new Set<EventListener>();
   private nextId = 1;
+  private relay: ((event: BrokerEvent) => void) | undefined;
 
   constructor(private readonly clock: () => number = Date.now) {}
 
+  /** Also sends every event published here to the other brokers (see pg-relay.ts). */
+  relayTo(send: (event: BrokerEvent) => void): void {
+    this.relay = send;
+  }
+
+  /** An event that happened on this broker: delivered here and relayed to the others. */
   publish(event: BrokerEvent): void {
+    this.deliver(event);
+    this.relay?.(event);
+  }
+
+  /** An event from another broker: delivered here only. */
+  deliver(event: BrokerEvent): void {
     const stamped = { ...event, id: this.nextId++, time: new Date(this.clock()).toISOString() };
     for (const listener of this.listeners) {
       try {

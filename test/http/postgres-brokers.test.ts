@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
+import { follow, waitFor } from "../helpers/sse.js";
 import { createTestSchema, describePostgres, type TestSchema } from "../store/postgres-helpers.js";
 
 const POLICY = `
@@ -42,6 +43,22 @@ describePostgres("two brokers sharing PostgreSQL", () => {
     expect((await b.call<{ value: string }>("GET", "/v1/secrets/shared/db", { token: tokenFromB })).body.value).toBe(value);
     expect((await a.call<{ value: string }>("GET", "/v1/secrets/shared/db", { token: tokenFromB })).body.value).toBe(value);
     expect((await b.call<{ value: string }>("GET", "/v1/secrets/shared/db", { token: tokenFromA })).body.value).toBe(value);
+  });
+
+  it("relays events between brokers: a stream on B hears of a new version and a revocation made on A", async () => {
+    const secret = (await a.admin<{ client_secret: string }>("POST", "/v1/admin/servers/shared-mcp/rotate-credentials")).body.client_secret;
+    const token = await b.serverToken("shared-mcp", secret);
+    const stream = follow(b.url, token);
+    try {
+      await waitFor(() => (stream.events.length > 0 ? true : undefined), "the stream on B");
+      const { body } = await b.call<{ lease_id: string }>("GET", "/v1/secrets/shared/db", { token });
+      await a.putSecret("shared/db", testSecret("pg-shared-v2"));
+      await a.admin("POST", "/v1/admin/leases/revoke", { lease_id: body.lease_id });
+      expect((await waitFor(() => stream.events.find((e) => e.event === "secret.version"), "secret.version on B")).data).toMatchObject({ secret: "shared/db", version: 2 });
+      expect((await waitFor(() => stream.events.find((e) => e.event === "lease.revoked"), "lease.revoked on B")).data).toMatchObject({ lease_id: body.lease_id });
+    } finally {
+      stream.stop();
+    }
   });
 
   it("a lease revoked on A cannot be renewed on B; a server disabled on B is refused by A", async () => {
