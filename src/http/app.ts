@@ -28,13 +28,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.use("*", requestContext({ logger: deps.logger, metrics: deps.metrics, trustProxy: deps.trustProxy }));
-  // Headers are set before the handler runs: setting them afterwards makes @hono/node-server
-  // rebuild the finished response on its slow path.
-  app.use("*", async function securityHeaders(c, next) {
-    c.header("x-content-type-options", "nosniff");
-    c.header("referrer-policy", "no-referrer");
-    await next();
-  });
   const limitBody = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: () => {

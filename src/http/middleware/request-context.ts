@@ -1,6 +1,6 @@
 /**
- * First middleware of every request: assigns the request id, resolves the client address, and
- * on the way out writes the one log line and the request metrics. Labels use the route template,
+ * First middleware of every request: assigns the request id, resolves the client address, sets the
+ * security headers, and on the way out writes the one log line and the request metrics. Labels use the route template,
  * never the raw path (which may hold a secret name chosen by a caller).
  */
 import type { MiddlewareHandler } from "hono";
@@ -32,6 +32,9 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
     c.set("sourceIp", sourceIp);
     c.set("meta", { requestId, sourceIp });
     c.header("x-request-id", requestId);
+    // Set before the handler runs: set afterwards, @hono/node-server rebuilds the response on its slow path.
+    c.header("x-content-type-options", "nosniff");
+    c.header("referrer-policy", "no-referrer");
     try {
       await next();
     } finally {
@@ -43,7 +46,7 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
       metrics.httpRequests.inc({ route, method: c.req.method, status: String(status) });
       metrics.httpLatency.observe({ route, method: c.req.method, outcome }, seconds);
       const principal = c.get("principal");
-      logger.info(
+      if (logger.isLevelEnabled("info")) logger.info(
         {
           request_id: requestId,
           ...(clientRequestId && { client_request_id: clientRequestId }),
