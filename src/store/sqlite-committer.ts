@@ -102,6 +102,11 @@ export class SqliteCommitter {
     this.worker.on("exit", (code) => fail(new Error(`audit committer stopped (exit ${code})`)));
   }
 
+  /** Why the committer stopped, if it did: every commit fails from then on (fail closed). */
+  get stoppedBecause(): Error | undefined {
+    return this.failure;
+  }
+
   /** Resolves once the batch is committed and fsynced; rejects (nothing committed) otherwise. */
   commit(batch: CommitBatch): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);

@@ -624,6 +624,8 @@ export class SqliteStore implements Store {
 
   ping(): Promise<void> {
     return guarded("ping", () => {
+      const stopped = this.committer?.stoppedBecause;
+      if (stopped) throw new Error(`audit committer stopped: ${stopped.message}`);
       this.raw.prepare("SELECT 1").get();
     });
   }
