@@ -75,7 +75,8 @@ export class ServerService {
     await store.setServerDisabled(id, disabled ? now : null);
     let revoked: Lease[] = [];
     if (disabled) {
-      await store.setTokensNotBefore(id, tokenCutoff(now));
+      // Tokens carry a millisecond `iat`: everything issued before now stops working.
+      await store.setTokensNotBefore(id, now);
       revoked = await store.revokeLeases({ serverId: id }, now, "server disabled");
       this.deps.onServerDisabled?.(id);
       if (revoked.length > 0) await this.deps.onRevoked?.(revoked);
@@ -106,14 +107,12 @@ export class ServerService {
       await store.addCredential({ id: randomUUID(), serverId: id, kind: "client_secret", secretHash: hash, publicJwk: null, createdAt: now, revokedAt: null });
     }
     // Tokens obtained with the old credential stop working too: it may be the one that leaked.
-    await store.setTokensNotBefore(id, tokenCutoff(now));
+    await store.setTokensNotBefore(id, now);
     await audit.record(auditEntry(actor, meta, { action: "admin.server.rotate_credentials", resource: id, outcome: "allowed", reason: input.publicJwk ? "public key replaced" : "client secret replaced" }, now));
     return { clientSecret };
   }
 }
 
-/** Tokens carry a millisecond `iat`: everything issued before now is cut off. */
-const tokenCutoff = (now: number) => now;
 
 export function serverToJson(server: ServerRecord) {
   return {

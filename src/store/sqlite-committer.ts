@@ -10,43 +10,15 @@
  */
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
+import type { AuditRecord, Lease } from "../domain.js";
 
-export interface AuditRow {
-  seq: number;
-  time: number;
-  actor: string;
-  actorKind: string;
-  action: string;
-  resource: string;
-  outcome: string;
-  reason: string;
-  leaseId: string | null;
-  version: number | null;
-  requestId: string | null;
-  sourceIp: string | null;
-  tokenRef: string | null;
-  prevHash: string;
-  hash: string;
-}
-
-export interface LeaseRow {
-  id: string;
-  serverId: string;
-  secretPath: string;
-  version: number;
-  issuedAt: number;
-  expiresAt: number;
-  maxExpiresAt: number;
-  renewable: 0 | 1;
-  revokedAt: number | null;
-  revokeReason: string | null;
-  externalLeaseId: string | null;
-}
+/** A lease as SQLite binds it: booleans are integers. */
+export type LeaseRow = Omit<Lease, "renewable"> & { renewable: 0 | 1 };
 
 export interface CommitBatch {
   /** The seq the database's last audit record must have, or the batch is refused (someone else appended). */
   expectSeq: number;
-  records: AuditRow[];
+  records: AuditRecord[];
   leases: LeaseRow[];
 }
 
