@@ -10,6 +10,7 @@
  *   npm run bench                                  # all scenarios, 50 connections, 3 s + 10 s each
  *   npm run bench -- --only bare,secret-get        # a subset
  *   npm run bench -- --profile --only secret-get   # also profile the broker in the measured window
+ *   npm run bench -- --paired 3                    # bare, read, bare, read, bare, read, bare: median ratio
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -251,7 +252,7 @@ async function runScenario(scenario: Scenario, options: { durationSeconds: numbe
 }
 
 function formatTable(results: ScenarioResult[]): string {
-  const header = ["scenario", "conns", "req/s", "p50 ms", "p99 ms", "max ms", "vs bare", "bad", "srv CPU", "CPU µs/req", "audit/commit", "commit p50/p99 ms", "in commit", "durable"];
+  const header = ["scenario", "conns", "req/s", "p50 ms", "p99 ms", "max ms", "vs bare", "bad", "srv CPU", "CPU µs/req", "audit/commit", "durable in p50/p99 ms", "commit in flight", "durable"];
   const rows = results.map((result) => [
     result.label,
     String(result.connections),
@@ -275,7 +276,9 @@ function formatTable(results: ScenarioResult[]): string {
 
 function verdict(results: ScenarioResult[]): string[] {
   const lines: string[] = [];
-  const get = results.find((result) => result.id === "secret-get");
+  // With several read rounds (--paired), the verdict is the median round's.
+  const reads = results.filter((result) => result.id === "secret-get").sort((a, b) => (a.ratioToBare ?? 0) - (b.ratioToBare ?? 0));
+  const get = reads[Math.floor((reads.length - 1) / 2)];
   const bare = results.filter((result) => result.id === "bare" || result.id === "bare-end");
   if (bare.length === 2) {
     const [first, last] = bare.map((result) => result.load.requestsPerSecond);
@@ -306,6 +309,21 @@ function verdict(results: ScenarioResult[]): string[] {
   return lines;
 }
 
+/** Each secret-get run divided by the mean of the bare runs just before and just after it. */
+function pairedRatios(results: ScenarioResult[]): { ratios: number[]; median: number; medianP99Ms: number } {
+  const ratios: number[] = [];
+  const p99s: number[] = [];
+  results.forEach((result, index) => {
+    if (result.id !== "secret-get") return;
+    const neighbours = [results[index - 1], results[index + 1]].filter((run) => run?.id === "bare" || run?.id === "bare-end");
+    const bareRps = neighbours.reduce((sum, run) => sum + run!.load.requestsPerSecond, 0) / neighbours.length;
+    ratios.push(Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000);
+    p99s.push(result.load.latencyMs.p99);
+  });
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+  return { ratios, median: median(ratios), medianP99Ms: median(p99s) };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -315,6 +333,7 @@ async function main(): Promise<void> {
       only: { type: "string" },
       profile: { type: "boolean", default: false },
       out: { type: "string" },
+      paired: { type: "string" },
     },
   });
   const durationSeconds = Number(values.duration);
@@ -322,11 +341,21 @@ async function main(): Promise<void> {
   const wanted = values.only?.split(",").map((id) => id.trim());
   const unknown = wanted?.filter((id) => !SCENARIOS.some((scenario) => scenario.id === id)) ?? [];
   if (unknown.length > 0 || !(durationSeconds > 0) || !(warmupSeconds >= 0)) {
-    console.error(`usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--only ${SCENARIOS.map((s) => s.id).join(",")}] [--profile]`);
+    console.error(`usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--only ${SCENARIOS.map((s) => s.id).join(",")}] [--paired N] [--profile]`);
     process.exit(2);
   }
-  // `--only bare` brings its closing twin along.
-  const scenarios = SCENARIOS.filter((scenario) => !wanted || wanted.includes(scenario.id) || (scenario.id === "bare-end" && wanted.includes("bare")));
+  const rounds = values.paired === undefined ? 0 : Number(values.paired);
+  if (values.paired !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) {
+    console.error("--paired takes a number of rounds (>= 1)");
+    process.exit(2);
+  }
+  // `--only bare` brings its closing twin along. `--paired N` alternates bare and secret-get N
+  // times and closes with bare: each read round is compared with the bare runs on either side.
+  const byId = (id: ScenarioId) => SCENARIOS.find((scenario) => scenario.id === id)!;
+  const scenarios =
+    rounds > 0
+      ? [...Array.from({ length: rounds }, () => [byId("bare"), byId("secret-get")]).flat(), byId("bare-end")]
+      : SCENARIOS.filter((scenario) => !wanted || wanted.includes(scenario.id) || (scenario.id === "bare-end" && wanted.includes("bare")));
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const resultsDir = fileURLToPath(new URL("./results", import.meta.url));
   const profileDir = values.profile ? `${resultsDir}/profiles` : undefined;
@@ -360,10 +389,20 @@ async function main(): Promise<void> {
     for (const result of results) result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
   }
 
+  const paired = rounds > 0 ? pairedRatios(results) : undefined;
+  if (paired) {
+    // The bare app's speed drifts with the machine's other load; neighbours share that drift.
+    const reads = results.filter((result) => result.id === "secret-get");
+    reads.forEach((result, index) => (result.ratioToBare = paired.ratios[index]));
+  }
+
   console.log("");
   console.log(formatTable(results));
   console.log("");
   for (const line of verdict(results)) console.log(line);
+  if (paired) {
+    console.log(`paired rounds: ratios ${paired.ratios.map((ratio) => ratio.toFixed(3)).join(", ")}; median ${paired.median.toFixed(3)}; median p99 ${paired.medianP99Ms.toFixed(2)} ms`);
+  }
   for (const result of results) if (result.profile) console.log(`\n${formatProfileSummary(result.profile)}`);
 
   const out = values.out ?? `${resultsDir}/hot-path-${stamp}${profileDir ? "-profiled" : ""}.json`;
@@ -376,6 +415,7 @@ async function main(): Promise<void> {
     targets: { ratioToBare: TARGET_RATIO, p99Ms: TARGET_P99_MS },
     machine,
     results,
+    ...(paired && { paired }),
   };
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nwrote ${out}`);

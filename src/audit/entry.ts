@@ -27,7 +27,9 @@ const MAX_FIELD = 300;
  */
 export function clip(text: string): string {
   const cut = text.length > MAX_FIELD ? `${text.slice(0, MAX_FIELD)}…` : text;
-  return cut.toWellFormed().replace(/\u0000/g, "\uFFFD");
+  // The checks first: nearly every field is already storable, and this runs for each of them.
+  const wellFormed = cut.isWellFormed() ? cut : cut.toWellFormed();
+  return wellFormed.includes("\u0000") ? wellFormed.replace(/\u0000/g, "\uFFFD") : wellFormed;
 }
 const clipOrNull = (text: string | null) => (text === null ? null : clip(text));
 

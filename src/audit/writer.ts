@@ -8,7 +8,6 @@ import type { AuditEntry, AuditRecord, Lease } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../store/store.js";
-import { chainHash } from "./record.js";
 
 interface Pending {
   entry: AuditEntry;
@@ -71,7 +70,6 @@ export class AuditWriter {
     try {
       const records = await this.store.appendAudit(
         batch.map((pending) => pending.entry),
-        chainHash,
         batch.flatMap((pending) => (pending.lease ? [pending.lease] : [])),
       );
       this.metrics?.auditBatchSize.observe(batch.length);

@@ -41,14 +41,41 @@ export function aeadOpen(key: Buffer, blob: Buffer, aad: Buffer): Buffer {
   const decipher = createDecipheriv("aes-256-gcm", key, blob.subarray(0, IV_BYTES));
   decipher.setAAD(aad);
   decipher.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
-  return Buffer.concat([decipher.update(blob.subarray(IV_BYTES, blob.length - TAG_BYTES)), decipher.final()]);
+  const plaintext = decipher.update(blob.subarray(IV_BYTES, blob.length - TAG_BYTES));
+  decipher.final(); // GCM yields no more bytes here; this checks the tag and throws when it fails
+  return plaintext;
+}
+
+function openFailed(context: EnvelopeContext, error: unknown): BrokerError {
+  if (error instanceof BrokerError) return error;
+  return new BrokerError("internal", "a stored value could not be decrypted", {
+    detail: `envelope open failed for ${context.path} v${context.version}: ${String(error)}`,
+  });
 }
 
 /** Unwrapped data keys kept for reads, per broker process (see `open`). */
 const DATA_KEY_CACHE_ENTRIES = 10_000;
 
+/** A data key already unwrapped for one row, with that row's value AAD, found by the wrapped key's Buffer. */
+interface OpenedRow {
+  keyId: string;
+  path: string;
+  version: number;
+  dataKey: Buffer;
+  valueAad: Buffer;
+  generation: number;
+}
+
 export class Envelope {
   private readonly dataKeys = new Map<string, Buffer>();
+  /**
+   * In front of `dataKeys`: rows served from the store's row cache are the same objects each
+   * time, so their wrapped-key Buffer finds the data key without building the long cache key.
+   * A row read afresh (changed, tampered) has a new Buffer and takes the checked path.
+   */
+  private readonly openedRows = new WeakMap<Buffer, OpenedRow>();
+  /** Bumped when the data keys are wiped, so older `openedRows` entries no longer count. */
+  private generation = 0;
 
   constructor(private readonly ring: MasterKeyRing) {}
 
@@ -74,6 +101,16 @@ export class Envelope {
    * the wrapped key itself, so a changed or tampered wrapped key is unwrapped (and checked) again.
    */
   open(context: EnvelopeContext, sealed: Sealed): Buffer {
+    const opened = this.openedRows.get(sealed.wrappedKey);
+    if (
+      opened &&
+      opened.generation === this.generation &&
+      opened.keyId === sealed.keyId &&
+      opened.path === context.path &&
+      opened.version === context.version
+    ) {
+      return this.openValue(opened.dataKey, sealed.ciphertext, opened.valueAad, context);
+    }
     const cacheKey = `${sealed.keyId}\u0000${context.path}\u0000${context.version}\u0000${sealed.wrappedKey.toString("base64")}`;
     try {
       let dataKey = this.dataKeys.get(cacheKey);
@@ -82,11 +119,21 @@ export class Envelope {
         if (this.dataKeys.size >= DATA_KEY_CACHE_ENTRIES) this.forgetDataKeys();
         this.dataKeys.set(cacheKey, dataKey);
       }
-      return aeadOpen(dataKey, sealed.ciphertext, associatedData("value", context));
+      const valueAad = associatedData("value", context);
+      const plaintext = this.openValue(dataKey, sealed.ciphertext, valueAad, context);
+      const { path, version } = context;
+      this.openedRows.set(sealed.wrappedKey, { keyId: sealed.keyId, path, version, dataKey, valueAad, generation: this.generation });
+      return plaintext;
     } catch (error) {
-      throw new BrokerError("internal", "a stored value could not be decrypted", {
-        detail: `envelope open failed for ${context.path} v${context.version}: ${String(error)}`,
-      });
+      throw openFailed(context, error);
+    }
+  }
+
+  private openValue(dataKey: Buffer, ciphertext: Buffer, valueAad: Buffer, context: EnvelopeContext): Buffer {
+    try {
+      return aeadOpen(dataKey, ciphertext, valueAad);
+    } catch (error) {
+      throw openFailed(context, error);
     }
   }
 
@@ -94,6 +141,7 @@ export class Envelope {
   forgetDataKeys(): void {
     for (const key of this.dataKeys.values()) key.fill(0);
     this.dataKeys.clear();
+    this.generation += 1;
   }
 
   /** Re-wraps the data key under the active master key; the value ciphertext is untouched. */

@@ -25,6 +25,26 @@ export interface NewLeaseInput {
   dynamic?: { externalLeaseId: string; ttlSeconds: number; renewable: boolean };
 }
 
+/**
+ * `lease_` and a UUIDv7 (RFC 9562): 48 bits of issue time in ms, then 74 random bits. Ids that
+ * grow with time append to the right edge of the leases primary-key index; random v4 ids touched
+ * a different index page on every insert, which made each group commit write many more pages.
+ * Built from a v4 UUID (Node draws those from a pooled buffer; one randomBytes call per lease was
+ * a tenth of a read's CPU): its first 48 bits become the time, its version nibble a 7.
+ */
+/** The time part of the last id: leases issued in the same millisecond share it. */
+let idPrefix = { millis: -1, text: "" };
+
+export function newLeaseId(now: number): string {
+  const millis = Math.max(0, Math.floor(now)) % 2 ** 48;
+  if (millis !== idPrefix.millis) {
+    const time = millis.toString(16).padStart(12, "0");
+    idPrefix = { millis, text: `lease_${time.slice(0, 8)}-${time.slice(8)}-7` };
+  }
+  return idPrefix.text + randomUUID().slice(15);
+}
+
+
 export function newLease(input: NewLeaseInput): Lease {
   const { now, terms, dynamic } = input;
   // A broker lease never outlives the backend's lease behind it.
@@ -32,7 +52,7 @@ export function newLease(input: NewLeaseInput): Lease {
   const expiresAt = now + ttlSeconds * 1000;
   const maxExpiresAt = dynamic && !dynamic.renewable ? expiresAt : now + terms.maxTtlSeconds * 1000;
   return {
-    id: `lease_${randomUUID()}`,
+    id: newLeaseId(now),
     serverId: input.serverId,
     secretPath: input.secretPath,
     version: input.version,

@@ -1,4 +1,5 @@
 /** Parsing of secret names as clients send them: `path` or `path#key`. */
+import { isUtf8 } from "node:buffer";
 import { BrokerError } from "../errors.js";
 import { isValidSecretPath } from "../policy/glob.js";
 
@@ -42,8 +43,5 @@ export function selectKey(bytes: Buffer, key: string): Buffer | undefined {
 
 /** A value as JSON carries it: UTF-8 text when it is valid UTF-8, else base64. */
 export function encodeValue(bytes: Buffer): { value: string; encoding: "utf8" | "base64" } {
-  const text = bytes.toString("utf8");
-  return Buffer.byteLength(text, "utf8") === bytes.length && !text.includes("\uFFFD")
-    ? { value: text, encoding: "utf8" }
-    : { value: bytes.toString("base64"), encoding: "base64" };
+  return isUtf8(bytes) ? { value: bytes.toString("utf8"), encoding: "utf8" } : { value: bytes.toString("base64"), encoding: "base64" };
 }

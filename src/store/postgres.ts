@@ -14,7 +14,8 @@ import { and, asc, desc, eq, gt, gte, isNull, lte, ne, or, sql, type SQL } from 
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import pg from "pg";
-import type { AuditEntry, AuditRecord, Lease, OperatorRecord, SecretMetadata, SecretVersionInfo, ServerCredential, ServerRecord } from "../domain.js";
+import { chainedRecord, type AuditEntry, type AuditRecord, type Lease, type OperatorRecord, type SecretMetadata, type SecretVersionInfo, type ServerCredential, type ServerRecord } from "../domain.js";
+import { chainHash } from "../audit/record.js";
 import { BrokerError } from "../errors.js";
 import { readMigrations } from "./migrate.js";
 import * as t from "./schema.postgres.js";
@@ -558,11 +559,7 @@ export class PostgresStore implements Store {
 
   // audit -----------------------------------------------------------------------------------
 
-  appendAudit(
-    entries: AuditEntry[],
-    chain: (prevHash: string, seq: number, entry: AuditEntry) => string,
-    leases: Lease[] = [],
-  ): Promise<AuditRecord[]> {
+  appendAudit(entries: AuditEntry[], leases: Lease[] = []): Promise<AuditRecord[]> {
     return this.guard("appendAudit", () =>
       this.db.transaction(async (tx) => {
         for (const chunk of chunks(leases, INSERT_CHUNK)) await tx.insert(t.leases).values(chunk);
@@ -579,8 +576,8 @@ export class PostgresStore implements Store {
         const records: AuditRecord[] = [];
         for (const entry of entries) {
           seq += 1;
-          const hash = chain(prevHash, seq, entry);
-          records.push({ ...entry, seq, prevHash, hash });
+          const hash = chainHash(prevHash, seq, entry);
+          records.push(chainedRecord(entry, seq, prevHash, hash));
           prevHash = hash;
         }
         for (const chunk of chunks(records, INSERT_CHUNK)) await tx.insert(t.auditEvents).values(chunk);

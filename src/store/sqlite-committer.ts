@@ -10,40 +10,81 @@
  */
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import type { AuditRecord, Lease } from "../domain.js";
+import type { AuditFieldValues } from "../audit/record.js";
+import type { Lease } from "../domain.js";
+import { GENESIS_HASH } from "./store.js";
 
-/** A lease as SQLite binds it: booleans are integers. */
-export type LeaseRow = Omit<Lease, "renewable"> & { renewable: 0 | 1 };
-
+/**
+ * One group commit. Audit entries travel as their `chainFieldValues` and leases as one flat row
+ * of columns after the other: structured-cloning named objects to the worker cost more than
+ * building them. The worker assigns seqs and chains hashes itself, inside its write transaction,
+ * so the chain always continues from what is really on disk.
+ */
 export interface CommitBatch {
-  /** The seq the database's last audit record must have, or the batch is refused (someone else appended). */
-  expectSeq: number;
-  records: AuditRecord[];
-  leases: LeaseRow[];
+  /** `chainFieldValues(entry)` of each entry, in order. */
+  auditFields: AuditFieldValues[];
+  /** LEASE_COLUMNS.length values per lease. */
+  leaseRows: unknown[];
 }
 
+/** Where a committed batch landed in the chain: record i has seq firstSeq + i and hash hashes[i]. */
+export interface CommittedChain {
+  firstSeq: number;
+  /** The hash the first record chains onto. */
+  prevHash: string;
+  hashes: string[];
+}
+
+/** Column order of leases rows in a batch. */
+const LEASE_COLUMNS = ["id", "server_id", "secret_path", "version", "issued_at", "expires_at", "max_expires_at", "renewable", "revoked_at", "revoke_reason", "external_lease_id"] as const;
+
+/** Appends the lease's columns to `row`. */
+export function pushLeaseRow(row: unknown[], l: Lease): void {
+  row.push(l.id, l.serverId, l.secretPath, l.version, l.issuedAt, l.expiresAt, l.maxExpiresAt, l.renewable ? 1 : 0, l.revokedAt, l.revokeReason, l.externalLeaseId);
+}
+
+const INSERT_AUDIT =
+  "INSERT INTO audit_events (seq, time, actor, actor_kind, action, resource, outcome, reason, lease_id, version, request_id, source_ip, token_ref, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_LEASE = `INSERT INTO leases (${LEASE_COLUMNS.join(", ")}) VALUES (${LEASE_COLUMNS.map(() => "?").join(", ")})`;
+
+// The hash line below must produce exactly audit/record.ts chainHashOfFields; the store tests
+// verify committer-written chains with chainHash, so a drift fails them.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
+const crypto = require("node:crypto");
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = FULL");
 db.pragma("busy_timeout = 5000");
-const last = db.prepare("SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1");
-const insertAudit = db.prepare("INSERT INTO audit_events (seq, time, actor, actor_kind, action, resource, outcome, reason, lease_id, version, request_id, source_ip, token_ref, prev_hash, hash) VALUES (@seq, @time, @actor, @actorKind, @action, @resource, @outcome, @reason, @leaseId, @version, @requestId, @sourceIp, @tokenRef, @prevHash, @hash)");
-const insertLease = db.prepare("INSERT INTO leases (id, server_id, secret_path, version, issued_at, expires_at, max_expires_at, renewable, revoked_at, revoke_reason, external_lease_id) VALUES (@id, @serverId, @secretPath, @version, @issuedAt, @expiresAt, @maxExpiresAt, @renewable, @revokedAt, @revokeReason, @externalLeaseId)");
+const sha256Hex = typeof crypto.hash === "function"
+  ? (text) => crypto.hash("sha256", text, "hex")
+  : (text) => crypto.createHash("sha256").update(text).digest("hex");
+const last = db.prepare("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
+const insertAudit = db.prepare(workerData.insertAudit);
+const insertLease = db.prepare(workerData.insertLease);
 const append = db.transaction((batch) => {
+  const width = workerData.leaseWidth;
+  if (batch.leaseRows.length % width !== 0) throw new Error("malformed batch");
+  for (let i = 0; i < batch.leaseRows.length; i += width) insertLease.run(batch.leaseRows.slice(i, i + width));
   const head = last.get();
-  const seq = head ? head.seq : 0;
-  if (seq !== batch.expectSeq) throw new Error("audit chain head moved: expected seq " + batch.expectSeq + ", found " + seq);
-  for (const lease of batch.leases) insertLease.run(lease);
-  for (const record of batch.records) insertAudit.run(record);
+  let seq = head ? head.seq : 0;
+  let prevHash = head ? head.hash : workerData.genesisHash;
+  const chain = { firstSeq: seq + 1, prevHash, hashes: [] };
+  for (const values of batch.auditFields) {
+    seq += 1;
+    const fields = JSON.stringify(values);
+    const hash = sha256Hex("[" + seq + "," + fields.slice(1, -1) + "," + JSON.stringify(prevHash) + "]");
+    insertAudit.run(seq, ...values, prevHash, hash);
+    chain.hashes.push(hash);
+    prevHash = hash;
+  }
+  return chain;
 });
 parentPort.on("message", (message) => {
   if (message.close) { db.close(); parentPort.close(); return; }
   try {
-    append.immediate(message.batch);
-    parentPort.postMessage({ id: message.id, ok: true });
+    parentPort.postMessage({ id: message.id, ok: true, chain: append.immediate(message.batch) });
   } catch (error) {
     parentPort.postMessage({ id: message.id, ok: false, error: String((error && error.message) || error) });
   }
@@ -53,16 +94,17 @@ parentPort.on("message", (message) => {
 export class SqliteCommitter {
   private readonly worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (chain: CommittedChain) => void; reject: (error: Error) => void }>();
   private failure: Error | undefined;
 
   constructor(file: string) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, driver } });
-    this.worker.on("message", (message: { id: number; ok: boolean; error?: string }) => {
+    const workerData = { file, driver, insertAudit: INSERT_AUDIT, insertLease: INSERT_LEASE, leaseWidth: LEASE_COLUMNS.length, genesisHash: GENESIS_HASH };
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+    this.worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain; error?: string }) => {
       const waiter = this.pending.get(message.id);
       this.pending.delete(message.id);
-      if (message.ok) waiter?.resolve();
+      if (message.ok && message.chain) waiter?.resolve(message.chain);
       else waiter?.reject(new Error(message.error ?? "commit failed"));
     });
     const fail = (error: Error) => {
@@ -80,7 +122,7 @@ export class SqliteCommitter {
   }
 
   /** Resolves once the batch is committed and fsynced; rejects (nothing committed) otherwise. */
-  commit(batch: CommitBatch): Promise<void> {
+  commit(batch: CommitBatch): Promise<CommittedChain> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {

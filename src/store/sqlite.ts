@@ -7,11 +7,12 @@ import { and, asc, eq, gt, gte, isNull, like, lte, ne, or, sql } from "drizzle-o
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { AuditEntry, AuditRecord, Lease, OperatorRecord, SecretMetadata, ServerCredential, ServerRecord } from "../domain.js";
+import { chainedRecord, type AuditEntry, type AuditRecord, type Lease, type OperatorRecord, type SecretMetadata, type ServerCredential, type ServerRecord } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import { readMigrations } from "./migrate.js";
 import { RowCache } from "./row-cache.js";
-import { SqliteCommitter } from "./sqlite-committer.js";
+import { chainFieldValues, chainHash } from "../audit/record.js";
+import { pushLeaseRow, SqliteCommitter, type CommittedChain } from "./sqlite-committer.js";
 import * as t from "./schema.sqlite.js";
 import { auditPagesOf, escapeLike, parseLabels } from "./shared.js";
 import { GENESIS_HASH, type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
@@ -90,10 +91,6 @@ export class SqliteStore implements Store {
   private readonly servers = new RowCache<ServerRecord | undefined>();
   private readonly secretRows = new RowCache<SecretMetadata | EncryptedVersion | undefined>();
   private committer: SqliteCommitter | undefined;
-  /** The last committed audit record, kept while this process is the one appending. */
-  private auditHead: { seq: number; hash: string } | undefined;
-  /** Appends run one at a time: each needs the head the previous one left. */
-  private appendQueue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly raw: Database.Database) {
     this.db = drizzle(raw);
@@ -493,17 +490,8 @@ export class SqliteStore implements Store {
     this.committer = committer;
   }
 
-  appendAudit(
-    entries: AuditEntry[],
-    chain: (prevHash: string, seq: number, entry: AuditEntry) => string,
-    leases: Lease[] = [],
-  ): Promise<AuditRecord[]> {
-    if (this.committer) {
-      const committer = this.committer;
-      const run = this.appendQueue.then(() => this.appendOffThread(committer, entries, chain, leases));
-      this.appendQueue = run.catch(() => undefined);
-      return run;
-    }
+  appendAudit(entries: AuditEntry[], leases: Lease[] = []): Promise<AuditRecord[]> {
+    if (this.committer) return this.appendOffThread(this.committer, entries, leases);
     return guarded("appendAudit", () =>
       this.raw.transaction(() => {
         const statements = this.statements;
@@ -514,8 +502,8 @@ export class SqliteStore implements Store {
         const records: AuditRecord[] = [];
         for (const entry of entries) {
           seq += 1;
-          const hash = chain(prevHash, seq, entry);
-          const record: AuditRecord = { ...entry, seq, prevHash, hash };
+          const hash = chainHash(prevHash, seq, entry);
+          const record = chainedRecord(entry, seq, prevHash, hash);
           statements.insertAudit.run(record);
           records.push(record);
           prevHash = hash;
@@ -525,36 +513,22 @@ export class SqliteStore implements Store {
     );
   }
 
-  /** Chains the batch here (cheap) and lets the committer thread wait for the disk. */
-  private async appendOffThread(
-    committer: SqliteCommitter,
-    entries: AuditEntry[],
-    chain: (prevHash: string, seq: number, entry: AuditEntry) => string,
-    leases: Lease[],
-  ): Promise<AuditRecord[]> {
-    const head = this.auditHead ?? this.statements.lastAudit.get() ?? { seq: 0, hash: GENESIS_HASH };
-    let { seq, hash: prevHash } = head;
-    const records: AuditRecord[] = entries.map((entry) => {
-      seq += 1;
-      const hash = chain(prevHash, seq, entry);
-      const record: AuditRecord = { ...entry, seq, prevHash, hash };
-      prevHash = hash;
-      return record;
-    });
+  /** The committer thread chains and commits; this thread only waits for the disk's answer. */
+  private async appendOffThread(committer: SqliteCommitter, entries: AuditEntry[], leases: Lease[]): Promise<AuditRecord[]> {
+    let chain: CommittedChain;
     try {
-      await committer.commit({
-        expectSeq: head.seq,
-        records,
-        leases: leases.map((lease) => ({ ...lease, renewable: lease.renewable ? 1 : 0 })),
-      });
+      const leaseRows: unknown[] = [];
+      for (const lease of leases) pushLeaseRow(leaseRows, lease);
+      chain = await committer.commit({ auditFields: entries.map(chainFieldValues), leaseRows });
     } catch (error) {
-      // Reload the head from the database next time: it is the only truth after a failure.
-      this.auditHead = undefined;
       throw new BrokerError("storage_unavailable", "storage unavailable", { detail: `appendAudit: ${String(error)}`, cause: error });
     }
-    const last = records.at(-1);
-    this.auditHead = last ? { seq: last.seq, hash: last.hash } : head;
-    return records;
+    let prevHash = chain.prevHash;
+    return entries.map((entry, index) => {
+      const record = chainedRecord(entry, chain.firstSeq + index, prevHash, chain.hashes[index]!);
+      prevHash = record.hash;
+      return record;
+    });
   }
 
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]> {
@@ -631,7 +605,6 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.appendQueue;
     await this.committer?.close();
     this.raw.close();
   }

@@ -140,15 +140,12 @@ export interface Store {
 
   // audit
   /**
-   * Appends entries durably in one transaction, chaining hashes after the last committed record,
-   * and inserts `leases` in the same transaction (a lease exists exactly when its audit record does).
-   * Resolves only once the transaction is committed; rejects (and commits nothing) otherwise.
+   * Appends entries durably in one transaction, chaining hashes (audit/record.ts) after the last
+   * committed record, and inserts `leases` in the same transaction (a lease exists exactly when its
+   * audit record does). Resolves only once the transaction is committed; rejects (and commits
+   * nothing) otherwise.
    */
-  appendAudit(
-    entries: AuditEntry[],
-    chain: (prevHash: string, seq: number, entry: AuditEntry) => string,
-    leases?: Lease[],
-  ): Promise<AuditRecord[]>;
+  appendAudit(entries: AuditEntry[], leases?: Lease[]): Promise<AuditRecord[]>;
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Streams every record in seq order, in pages. */
   auditPages(pageSize: number): AsyncIterable<AuditRecord[]>;

@@ -40,7 +40,6 @@ describePostgres("postgres store: two brokers at once", () => {
         appends.push(
           broker.appendAudit(
             ids.map((id) => entry({ requestId: id, leaseId: id, actor: `${name}-broker-client` })),
-            chainHash,
             ids.map((id) => lease(id)),
           ),
         );

@@ -136,7 +136,7 @@ describePostgres("postgres store", () => {
         // Hold the audit table so the append blocks inside its transaction, after inserting its lease.
         await holder.query("BEGIN");
         await holder.query("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE");
-        const append = store.appendAudit([entry()], chainHash, [lease("l-killed")]);
+        const append = store.appendAudit([entry()], [lease("l-killed")]);
         append.catch(() => undefined);
         const { rows: [holderPid] } = await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
         let killed = 0;
@@ -206,7 +206,7 @@ describe("postgres store without a database", () => {
   it("answers every call with storage_unavailable while the server is down", async () => {
     const store = await openPostgresStore({ url: `postgres://postgres@127.0.0.1:${await refusedPort()}/test`, migrate: false });
     try {
-      for (const call of [() => store.getServer("github-mcp"), () => store.appendAudit([], () => ""), () => store.ping()]) {
+      for (const call of [() => store.getServer("github-mcp"), () => store.appendAudit([]), () => store.ping()]) {
         await expect(call()).rejects.toMatchObject({ name: "BrokerError", code: "storage_unavailable" });
       }
     } finally {

@@ -2,8 +2,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { chainHash } from "../../src/audit/record.js";
+import { verifyChain } from "../../src/audit/verify.js";
+import type { AuditRecord } from "../../src/domain.js";
 import { openSqliteStore } from "../../src/store/sqlite.js";
-import { describeStoreContract } from "./store.contract.js";
+import { GENESIS_HASH } from "../../src/store/store.js";
+import { describeStoreContract, entry } from "./store.contract.js";
 
 describeStoreContract(
   "sqlite",
@@ -22,3 +27,52 @@ describeStoreContract(
     };
   }
 );
+
+describe("sqlite store: the audit committer thread", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "credbroker-committer-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("hashes exactly as audit/record.ts chainHash does, for awkward text and null fields", async () => {
+    const store = openSqliteStore({ file: join(dir, "broker.db") });
+    try {
+      const awkward = [
+        entry({ resource: 'quote" back\\slash \u2028 line', reason: "émoji 🔑 中文", requestId: null, sourceIp: null, tokenRef: null }),
+        entry({ leaseId: "lease_x", version: null, actor: "a\u0001b", time: 1 }),
+        entry({ outcome: "denied", reason: "" }),
+      ];
+      const records = await store.appendAudit(awkward);
+      let prevHash = GENESIS_HASH;
+      records.forEach((record, index) => {
+        expect(record.seq).toBe(index + 1);
+        expect(record.prevHash).toBe(prevHash);
+        expect(record.hash).toBe(chainHash(prevHash, record.seq, awkward[index]!));
+        prevHash = record.hash;
+      });
+      const stored: AuditRecord[] = [];
+      for await (const page of store.auditPages(10)) stored.push(...page);
+      expect(stored).toEqual(records);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("chains onto records another connection appended to the same file meanwhile", async () => {
+    const file = join(dir, "broker.db");
+    const broker = openSqliteStore({ file });
+    const tool = openSqliteStore({ file, offThreadCommits: false });
+    try {
+      await broker.appendAudit([entry({ requestId: "broker-1" }), entry({ requestId: "broker-2" })]);
+      await tool.appendAudit([entry({ requestId: "tool-1", actorKind: "system", actor: "system" })]);
+      const later = await broker.appendAudit([entry({ requestId: "broker-3" })]);
+      expect(later.map((record) => record.seq)).toEqual([4]);
+      const result = await verifyChain(broker.auditPages(10));
+      expect(result).toMatchObject({ ok: true, checked: 4, problems: [] });
+    } finally {
+      await tool.close();
+      await broker.close();
+    }
+  });
+});

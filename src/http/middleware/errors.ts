@@ -8,6 +8,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { BrokerError, toBrokerError } from "../../errors.js";
 import type { AppEnv } from "../context.js";
 import { auditRejection, type RejectAuditDeps } from "../reject-audit.js";
+import { setHeader } from "../headers.js";
 
 export function errorHandler(deps: RejectAuditDeps) {
   const { logger } = deps;
@@ -23,7 +24,7 @@ export function errorHandler(deps: RejectAuditDeps) {
       logger.debug({ request_id: requestId, code: brokerError.code, detail: brokerError.detail }, "request rejected");
     }
     await auditRejection(deps, c, brokerError);
-    if (brokerError.retryAfterSeconds !== undefined) c.header("retry-after", String(brokerError.retryAfterSeconds));
+    if (brokerError.retryAfterSeconds !== undefined) setHeader(c, "retry-after", String(brokerError.retryAfterSeconds));
     return c.json(errorBody(brokerError, requestId), brokerError.status as ContentfulStatusCode);
   };
 }

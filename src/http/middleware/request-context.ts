@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { AppEnv } from "../context.js";
+import { setHeader } from "../headers.js";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -31,10 +32,10 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
     c.set("requestId", requestId);
     c.set("sourceIp", sourceIp);
     c.set("meta", { requestId, sourceIp });
-    c.header("x-request-id", requestId);
+    setHeader(c, "x-request-id", requestId);
     // Set before the handler runs: set afterwards, @hono/node-server rebuilds the response on its slow path.
-    c.header("x-content-type-options", "nosniff");
-    c.header("referrer-policy", "no-referrer");
+    setHeader(c, "x-content-type-options", "nosniff");
+    setHeader(c, "referrer-policy", "no-referrer");
     try {
       await next();
     } finally {

@@ -16,6 +16,7 @@ import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { operatorActor, requestMeta } from "../request.js";
+import { setHeader } from "../headers.js";
 
 const labels = z.record(z.string().regex(/^[A-Za-z0-9._/-]{1,63}$/), z.string().max(256)).refine((value) => Object.keys(value).length <= 64, "at most 64 labels");
 const jwk = z.record(z.string(), z.unknown()).transform((value) => value as JWK);
@@ -68,7 +69,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
       { id: body.id, ...(body.description !== undefined && { description: body.description }), ...(body.labels && { labels: body.labels }), ...(body.public_jwk && { publicJwk: body.public_jwk }), ...(body.no_secret !== undefined && { noSecret: body.no_secret }) },
       requestMeta(c),
     );
-    c.header("cache-control", "no-store");
+    setHeader(c, "cache-control", "no-store");
     return c.json({ client_id: server.id, client_secret: clientSecret, server: serverToJson(server) }, 201);
   });
   app.get("/v1/admin/servers", requireOperator("servers"), async (c) => c.json({ servers: (await deps.servers.list()).map(serverToJson) }));
@@ -83,7 +84,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     const text = await c.req.text();
     const body = text.trim() === "" ? {} : validate(rotateCredentials, parseJsonOr400(text));
     const result = await deps.servers.rotateCredentials(operatorActor(c), c.req.param("id"), body.public_jwk ? { publicJwk: body.public_jwk } : {}, requestMeta(c));
-    c.header("cache-control", "no-store");
+    setHeader(c, "cache-control", "no-store");
     return c.json({ client_id: c.req.param("id"), client_secret: result.clientSecret });
   });
 
@@ -107,7 +108,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
   });
   app.post("/v1/admin/secrets/read", requireOperator("read"), async (c) => {
     const body = await readJson(c, readSecret);
-    c.header("cache-control", "no-store");
+    setHeader(c, "cache-control", "no-store");
     return c.json(await deps.secretAdmin.get(operatorActor(c), body.path, body.version, requestMeta(c)));
   });
   app.get("/v1/admin/secrets/:path{.+}", requireOperator("write"), async (c) => {
@@ -153,7 +154,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
   app.post("/v1/admin/operators", requireOperator("operators"), async (c) => {
     const body = await readJson(c, createOperator);
     const { operator, token } = await deps.operators.create(operatorActor(c), body.name, body.role, requestMeta(c));
-    c.header("cache-control", "no-store");
+    setHeader(c, "cache-control", "no-store");
     return c.json({ name: operator.name, role: operator.role, token }, 201);
   });
   app.get("/v1/admin/operators", requireOperator("operators"), async (c) => c.json({ operators: (await deps.operators.list()).map(operatorToJson) }));

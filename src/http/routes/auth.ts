@@ -8,6 +8,7 @@ import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
 import { auditRejection } from "../reject-audit.js";
 import { requestMeta } from "../request.js";
+import { setHeader } from "../headers.js";
 
 /** Empty parameters count as omitted (RFC 6749 section 3.2). */
 const parameter = (max: number) =>
@@ -65,8 +66,8 @@ export function authRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
 
   app.post("/v1/auth/token", async (c) => {
-    c.header("cache-control", "no-store");
-    c.header("pragma", "no-cache");
+    setHeader(c, "cache-control", "no-store");
+    setHeader(c, "pragma", "no-cache");
     try {
       // Basic auth (RFC 6749 2.3.1) is accepted as an alternative way to send the client secret.
       const request = await parseTokenRequest(c.req.header("content-type") ?? "", await c.req.text());
@@ -82,8 +83,8 @@ export function authRoutes(deps: AppDeps) {
     } catch (error) {
       if (!(error instanceof BrokerError) || !error.data?.oauth_error) throw error;
       await auditRejection(deps, c, error, "auth.token");
-      if (error.retryAfterSeconds !== undefined) c.header("retry-after", String(error.retryAfterSeconds));
-      if (error.status === 401) c.header("www-authenticate", 'Basic realm="credbroker"');
+      if (error.retryAfterSeconds !== undefined) setHeader(c, "retry-after", String(error.retryAfterSeconds));
+      if (error.status === 401) setHeader(c, "www-authenticate", 'Basic realm="credbroker"');
       return c.json(
         { error: error.data.oauth_error as string, error_description: error.message, request_id: c.get("requestId") },
         error.status as ContentfulStatusCode,
@@ -92,7 +93,7 @@ export function authRoutes(deps: AppDeps) {
   });
 
   app.get("/.well-known/jwks.json", (c) => {
-    c.header("cache-control", "public, max-age=300");
+    setHeader(c, "cache-control", "public, max-age=300");
     return c.json(deps.signingKeys.publicJwks());
   });
 
