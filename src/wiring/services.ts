@@ -1,0 +1,97 @@
+/**
+ * Service wiring: builds the use cases the HTTP layer calls (token endpoint, secret reads and
+ * administration, leases, servers, operators, audit queries, master-key rotation) from the parts
+ * the composition root has started, and hands them over as one {@link AppDeps}. Changes made here
+ * (a new secret version, a revocation, a disabled server) are published on the event bus.
+ */
+import { AuditQueries } from "../audit/query.js";
+import type { AuditWriter } from "../audit/writer.js";
+import { ClientCredentials } from "../auth/client-credentials.js";
+import type { MountTable } from "../backends/mounts.js";
+import type { BrokerConfig } from "../config.js";
+import type { Envelope } from "../crypto/envelope.js";
+import { rotateMasterKey } from "../crypto/key-rotation.js";
+import type { SealedMeta } from "../crypto/sealed-meta.js";
+import type { AppDeps } from "../http/deps.js";
+import { LeaseService } from "../leases/service.js";
+import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
+import { OperatorService } from "../operators/service.js";
+import { SecretAdmin } from "../secrets/admin.js";
+import { SecretReader } from "../secrets/read.js";
+import { ServerService } from "../servers/service.js";
+import type { Store } from "../store/store.js";
+import type { AuthWiring } from "./auth.js";
+import type { EventWiring } from "./events.js";
+import type { PolicyWiring } from "./policy.js";
+
+export interface ServiceWiringDeps {
+  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl">;
+  logger: Logger;
+  metrics: Metrics;
+  store: Store;
+  envelope: Envelope;
+  sealedMeta: SealedMeta;
+  audit: AuditWriter;
+  auth: AuthWiring;
+  policy: Pick<PolicyWiring, "holder" | "source">;
+  mounts: MountTable;
+  events: Pick<EventWiring, "events" | "external" | "onRevoked">;
+  clock: () => number;
+}
+
+/** Builds every service the HTTP app needs; starts nothing and does no I/O. */
+export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
+  const { config, logger, metrics, store, envelope, sealedMeta, audit, mounts, clock } = deps;
+  const { signingKeys, identity, tokens, limiter, tokenRef } = deps.auth;
+  const { events, external, onRevoked } = deps.events;
+  const policy = deps.policy.holder;
+  const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
+  return {
+    logger,
+    metrics,
+    maxBodyBytes: config.max_body_bytes,
+    trustProxy: config.trust_proxy,
+    store,
+    audit,
+    auditQueries: new AuditQueries(store),
+    clientCredentials: new ClientCredentials({
+      store,
+      tokens,
+      limiter,
+      audit,
+      metrics,
+      tokenRef,
+      audiences: () => [identity.issuer, `${identity.issuer}/v1/auth/token`],
+      clock,
+    }),
+    tokens,
+    signingKeys,
+    signingKeyOverlapSeconds: Math.max(config.signing_key_overlap, config.token_ttl),
+    secretReader: new SecretReader({
+      policy,
+      mounts,
+      audit,
+      leaseConfig,
+      metrics,
+      clock,
+      onRevokeFailure: (mount, error) => logger.error({ mount, err: String(error) }, "could not destroy a dynamic credential of a failed request"),
+    }),
+    secretAdmin: new SecretAdmin({
+      store,
+      mounts,
+      audit,
+      clock,
+      onChanged: (secret, version) => events.publish(version === null ? { type: "secret.deleted", secret } : { type: "secret.version", secret, version }),
+    }),
+    leases: new LeaseService({ store, audit, policy, leaseConfig, clock, external, onRevoked }),
+    servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }) }),
+    operators: new OperatorService({ store, audit, policy, clock }),
+    mounts,
+    events,
+    policy: deps.policy.source,
+    rotateMasterKey: (onProgress) => rotateMasterKey({ store, envelope, sealedMeta }, onProgress),
+    tokenRef,
+    clock,
+  };
+}
