@@ -21,9 +21,21 @@ export interface SigningKey {
 
 const envelopePath = (kid: string) => `signing-key/${kid}`;
 
+/**
+ * Brokers sharing a PostgreSQL store each hold the keys in memory; one of them rotates. The others
+ * pick the change up when they next sign after this long, and at once when they meet a token
+ * signed by a key they do not know yet (at most once per UNKNOWN_KID_RELOAD_MS, so tokens with
+ * made-up kids cannot turn into a query each).
+ */
+const REFRESH_INTERVAL_MS = 60_000;
+const UNKNOWN_KID_RELOAD_MS = 5_000;
+
 export class SigningKeys {
   private keys = new Map<string, SigningKey>();
   private active: SigningKey | undefined;
+  private loadedAt = Number.NEGATIVE_INFINITY;
+  private unknownKidReloadAt = Number.NEGATIVE_INFINITY;
+  private reloading: Promise<void> | undefined;
 
   constructor(
     private readonly store: Pick<Store, "listSigningKeys" | "insertSigningKey" | "retireSigningKey">,
@@ -38,7 +50,35 @@ export class SigningKeys {
     for (const row of rows) loaded.set(row.kid, await this.decode(row));
     this.keys = loaded;
     this.active = [...loaded.values()].filter((key) => key.retiredAt === null).at(-1);
+    this.loadedAt = this.clock();
     if (!this.active) await this.rotate(0);
+  }
+
+  /** Reloads when the keys in memory are older than a minute (another broker may have rotated). */
+  async refreshIfStale(): Promise<void> {
+    if (this.clock() - this.loadedAt >= REFRESH_INTERVAL_MS) await this.reload();
+  }
+
+  /**
+   * Like `verificationKey`, but an unknown kid may be another broker's new key: the keys are
+   * reloaded from the store (at most every 5 s) before the answer is no.
+   */
+  async verificationKeyOrReload(kid: string): Promise<SigningKey | undefined> {
+    const known = this.verificationKey(kid);
+    if (known) return known;
+    const now = this.clock();
+    if (now - this.unknownKidReloadAt < UNKNOWN_KID_RELOAD_MS) return undefined;
+    this.unknownKidReloadAt = now;
+    await this.reload();
+    return this.verificationKey(kid);
+  }
+
+  /** One reload at a time; callers arriving meanwhile share it. */
+  private reload(): Promise<void> {
+    this.reloading ??= this.load().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
   }
 
   /** The key that signs new tokens. */

@@ -39,7 +39,7 @@ export class TokenService {
   private readonly cacheSize: number;
 
   constructor(
-    private readonly keys: Pick<SigningKeys, "signingKey" | "verificationKey">,
+    private readonly keys: Pick<SigningKeys, "signingKey" | "verificationKey" | "verificationKeyOrReload" | "refreshIfStale">,
     private readonly options: TokenServiceOptions,
   ) {
     this.clock = options.clock ?? Date.now;
@@ -51,6 +51,7 @@ export class TokenService {
   }
 
   async issue(serverId: string): Promise<{ token: string; claims: TokenClaims }> {
+    await this.keys.refreshIfStale();
     const key = this.keys.signingKey();
     const now = this.clock();
     const nowSeconds = Math.floor(now / 1000);
@@ -88,9 +89,9 @@ export class TokenService {
     try {
       const { payload } = await jwtVerify(
         token,
-        (header: JWTHeaderParameters) => {
+        async (header: JWTHeaderParameters) => {
           kid = typeof header.kid === "string" ? header.kid : "";
-          const key = kid ? this.keys.verificationKey(kid) : undefined;
+          const key = kid ? await this.keys.verificationKeyOrReload(kid) : undefined;
           if (!key) throw new BrokerError("invalid_token", "token signed by an unknown or retired key");
           return key.publicKey;
         },

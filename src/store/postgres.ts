@@ -654,6 +654,13 @@ export class PostgresStore implements Store {
     });
   }
 
+  setMetaIfAbsent(key: string, value: string): Promise<boolean> {
+    return this.guard("setMetaIfAbsent", async () => {
+      const inserted = await this.db.insert(t.brokerMeta).values({ key, value }).onConflictDoNothing().returning({ key: t.brokerMeta.key });
+      return inserted.length > 0;
+    });
+  }
+
   /** `SELECT 1`, failing with storage_unavailable after `pingTimeoutMs` (connection wait included). */
   ping(): Promise<void> {
     return this.guard("ping", async () => {

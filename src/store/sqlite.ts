@@ -596,6 +596,10 @@ export class SqliteStore implements Store {
     });
   }
 
+  setMetaIfAbsent(key: string, value: string): Promise<boolean> {
+    return guarded("setMetaIfAbsent", () => this.db.insert(t.brokerMeta).values({ key, value }).onConflictDoNothing().run().changes > 0);
+  }
+
   ping(): Promise<void> {
     return guarded("ping", () => {
       const stopped = this.committer?.stoppedBecause;

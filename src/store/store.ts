@@ -154,6 +154,8 @@ export interface Store {
   // meta
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Stores `value` only when `key` has none; true when it was stored (false: someone was first). */
+  setMetaIfAbsent(key: string, value: string): Promise<boolean>;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -68,4 +68,68 @@ describe("broker tokens", () => {
     const { token } = await other.issue("x-server");
     await expect(tokens.verify(token)).rejects.toMatchObject({ code: "invalid_token" });
   });
+
+  describe("with another broker sharing the store", () => {
+    let other: SigningKeys;
+    let otherTokens: TokenService;
+    let listings: number;
+
+    beforeEach(async () => {
+      listings = 0;
+      const counted = {
+        listSigningKeys: () => {
+          listings += 1;
+          return store.listSigningKeys();
+        },
+        insertSigningKey: store.insertSigningKey.bind(store),
+        retireSigningKey: store.retireSigningKey.bind(store),
+      };
+      other = new SigningKeys(counted, new Envelope(MasterKeyRing.fromFile(join(dir, "k"))), clock);
+      await other.load();
+      otherTokens = new TokenService(other, { issuer: "http://broker", audience: "http://broker", ttlSeconds: 900, clock });
+      listings = 0;
+    });
+
+    it("verifies tokens signed with a key the other broker rotated to, after one reload", async () => {
+      const newKid = await keys.rotate(900);
+      const { token } = await tokens.issue("github-mcp");
+      expect((await otherTokens.verify(token)).kid).toBe(newKid);
+      expect(listings).toBe(1);
+      expect(other.publicJwks().keys.map((key) => key.kid)).toContain(newKid);
+    });
+
+    it("signs with the other broker's new key once its own keys are a minute old", async () => {
+      const oldKid = other.signingKey().kid;
+      const newKid = await keys.rotate(900);
+      now += 59_000;
+      expect((await otherTokens.issue("github-mcp")).claims.kid).toBe(oldKid);
+      now += 1_000;
+      expect((await otherTokens.issue("github-mcp")).claims.kid).toBe(newKid);
+      // What it signs now verifies on the broker that rotated.
+      const { token } = await otherTokens.issue("github-mcp");
+      expect((await tokens.verify(token)).kid).toBe(newKid);
+    });
+
+    it("reloads for unknown kids at most every 5 s, so made-up kids cannot turn into a query each", async () => {
+      const { SignJWT, generateKeyPair } = await import("jose");
+      const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+      const forged = () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: "EdDSA", kid: `bk-made-up-${Math.random()}`, typ: "at+jwt" })
+          .setIssuer("http://broker")
+          .setAudience("http://broker")
+          .setSubject("github-mcp")
+          .setJti("x")
+          .setIssuedAt(now / 1000)
+          .setExpirationTime(Math.floor(now / 1000) + 600)
+          .sign(privateKey);
+      for (let attempt = 0; attempt < 5; attempt += 1) {
+        await expect(otherTokens.verify(await forged())).rejects.toMatchObject({ code: "invalid_token" });
+      }
+      expect(listings).toBe(1);
+      now += 5_000;
+      await expect(otherTokens.verify(await forged())).rejects.toMatchObject({ code: "invalid_token" });
+      expect(listings).toBe(2);
+    });
+  });
 });

@@ -767,6 +767,15 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.getMeta("other")).toBe("1");
       });
 
+      it("stores a value only when the key has none, saying whether it did", async () => {
+        expect(await store.setMetaIfAbsent("sealed:x", "first")).toBe(true);
+        expect(await store.setMetaIfAbsent("sealed:x", "second")).toBe(false);
+        expect(await store.getMeta("sealed:x")).toBe("first");
+        const racing = await Promise.all([store.setMetaIfAbsent("sealed:y", "a"), store.setMetaIfAbsent("sealed:y", "b")]);
+        expect(racing.filter(Boolean)).toHaveLength(1);
+        expect(await store.getMeta("sealed:y")).toBe(racing[0] ? "a" : "b");
+      });
+
       it("answers a ping", async () => {
         await expect(store.ping()).resolves.toBeUndefined();
       });
