@@ -58,6 +58,11 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const auth = await createAuth({ config, store, envelope, auditKey, clock });
   const mounts = await createMountTable(config.mounts, { local: new LocalBackend(store, envelope, clock), logger, metrics, clock });
   const events = await createEvents({ config, store, mounts, logger, clock });
+  // A rotation on another broker sharing the store: sign and verify with its keys at once.
+  events.events.subscribe((event) => {
+    if (event.type !== "signing_keys.changed") return;
+    auth.signingKeys.refresh().catch((error: unknown) => logger.error({ err: String(error) }, "could not reload signing keys"));
+  });
   const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auth, policy, mounts, events, clock });
 
   const http = await serveHttp(deps, config.listen);

@@ -23,9 +23,10 @@ const envelopePath = (kid: string) => `signing-key/${kid}`;
 
 /**
  * Brokers sharing a PostgreSQL store each hold the keys in memory; one of them rotates. The others
- * pick the change up when they next sign after this long, and at once when they meet a token
- * signed by a key they do not know yet (at most once per UNKNOWN_KID_RELOAD_MS, so tokens with
- * made-up kids cannot turn into a query each).
+ * hear of it through the relayed `signing_keys.changed` event; should that be lost, they pick the
+ * change up when they next sign after REFRESH_INTERVAL_MS, and when they meet a token signed by a
+ * key they do not know yet (at most once per UNKNOWN_KID_RELOAD_MS, so tokens with made-up kids
+ * cannot turn into a query each).
  */
 const REFRESH_INTERVAL_MS = 60_000;
 const UNKNOWN_KID_RELOAD_MS = 5_000;
@@ -56,7 +57,7 @@ export class SigningKeys {
 
   /** Reloads when the keys in memory are older than a minute (another broker may have rotated). */
   async refreshIfStale(): Promise<void> {
-    if (this.clock() - this.loadedAt >= REFRESH_INTERVAL_MS) await this.reload();
+    if (this.clock() - this.loadedAt >= REFRESH_INTERVAL_MS) await this.refresh();
   }
 
   /**
@@ -69,12 +70,12 @@ export class SigningKeys {
     const now = this.clock();
     if (now - this.unknownKidReloadAt < UNKNOWN_KID_RELOAD_MS) return undefined;
     this.unknownKidReloadAt = now;
-    await this.reload();
+    await this.refresh();
     return this.verificationKey(kid);
   }
 
-  /** One reload at a time; callers arriving meanwhile share it. */
-  private reload(): Promise<void> {
+  /** Reloads the keys from the store now (another broker rotated); callers arriving meanwhile share one reload. */
+  refresh(): Promise<void> {
     this.reloading ??= this.load().finally(() => {
       this.reloading = undefined;
     });

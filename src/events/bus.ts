@@ -8,7 +8,9 @@ export type BrokerEvent =
   | { type: "secret.version"; secret: string; version: number }
   | { type: "secret.deleted"; secret: string }
   | { type: "lease.revoked"; server: string; lease_id: string; secret: string; reason: string }
-  | { type: "server.disabled"; server: string };
+  | { type: "server.disabled"; server: string }
+  /** Broker-internal (never streamed to servers): another broker rotated the token signing key. */
+  | { type: "signing_keys.changed"; kid: string };
 
 export type EventListener = (event: BrokerEvent & { id: number; time: string }) => void;
 

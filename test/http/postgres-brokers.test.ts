@@ -61,6 +61,21 @@ describePostgres("two brokers sharing PostgreSQL", () => {
     }
   });
 
+  it("a signing key rotated on A is published, used and accepted by B at once", async () => {
+    const secret = await a.registerServer("rotating-mcp");
+    const rotated = await a.admin<{ kid: string }>("POST", "/v1/admin/keys/rotate?target=signing");
+    expect(rotated.status).toBe(200);
+    const kid = rotated.body.kid;
+    await waitFor(async () => {
+      const jwks = await b.call<{ keys: Array<{ kid: string }> }>("GET", "/.well-known/jwks.json");
+      return jwks.body.keys.some((key) => key.kid === kid) ? true : undefined;
+    }, "the new key in B's JWKS");
+    const tokenFromB = await b.serverToken("rotating-mcp", secret);
+    expect(JSON.parse(Buffer.from(tokenFromB.split(".")[0]!, "base64url").toString("utf8")).kid).toBe(kid);
+    const tokenFromA = await a.serverToken("rotating-mcp", secret);
+    expect((await b.call("GET", "/v1/leases", { token: tokenFromA })).status).toBe(200);
+  });
+
   it("a lease revoked on A cannot be renewed on B; a server disabled on B is refused by A", async () => {
     const secret = (await a.admin<{ client_secret: string }>("POST", "/v1/admin/servers/shared-mcp/rotate-credentials")).body.client_secret;
     const token = await a.serverToken("shared-mcp", secret);

@@ -170,6 +170,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     const now = deps.clock();
     if (target === "signing") {
       const kid = await deps.signingKeys.rotate(deps.signingKeyOverlapSeconds);
+      deps.events.publish({ type: "signing_keys.changed", kid });
       await deps.audit.record(auditEntry(actor, requestMeta(c), { action: "admin.keys.rotate_signing", resource: kid, outcome: "allowed", reason: "new signing key" }, now));
       return c.json({ target, kid });
     }

@@ -30,6 +30,8 @@ export function concerns(event: BrokerEvent, serverId: string, policy: PolicySet
     case "secret.version":
     case "secret.deleted":
       return evaluate(policy, { serverId, secretPath: event.secret, action: "read" }).allowed;
+    case "signing_keys.changed":
+      return false;
   }
 }
 
