@@ -70,15 +70,24 @@ function prepareHotStatements(db: BetterSQLite3Database, raw: Database.Database)
 }
 type HotStatements = ReturnType<typeof prepareHotStatements>;
 
-/** Wraps driver failures (disk full, locked, I/O) so callers see a coded 503, not a raw error. */
+/** better-sqlite3's codes for a duplicate key (SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE). */
+const DUPLICATE_KEY_CODES = new Set(["SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"]);
+
+/**
+ * Wraps driver failures (disk full, locked, I/O) so callers see a coded 503, not a raw error; a
+ * duplicate key is `conflict`, as on PostgreSQL.
+ */
 function guarded<T>(operation: string, run: () => T): Promise<T> {
   try {
     return Promise.resolve(run());
   } catch (error) {
     if (error instanceof BrokerError) return Promise.reject(error);
-    return Promise.reject(
-      new BrokerError("storage_unavailable", "storage unavailable", { detail: `${operation}: ${String(error)}`, cause: error }),
-    );
+    const detail = `${operation}: ${String(error)}`;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "string" && DUPLICATE_KEY_CODES.has(code)) {
+      return Promise.reject(new BrokerError("conflict", "a record with the same key already exists", { detail, cause: error }));
+    }
+    return Promise.reject(new BrokerError("storage_unavailable", "storage unavailable", { detail, cause: error }));
   }
 }
 
@@ -603,7 +612,9 @@ export class SqliteStore implements Store {
   ping(): Promise<void> {
     return guarded("ping", () => {
       const stopped = this.committer?.stoppedBecause;
-      if (stopped) throw new Error(`audit committer stopped: ${stopped.message}`);
+      if (stopped) {
+        throw new BrokerError("storage_unavailable", "the audit committer stopped: audit records cannot be written", { detail: stopped.message });
+      }
       this.raw.prepare("SELECT 1").get();
     });
   }

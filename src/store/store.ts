@@ -1,10 +1,10 @@
 /**
  * The broker's persistence contract. One interface, one implementation per database dialect
- * (SQLite now, PostgreSQL next), one contract test suite (test/store) run against each.
+ * (SQLite and PostgreSQL), one contract test suite (test/store) run against each.
  *
  * Conventions: times are integer milliseconds; "get" methods return `undefined` when the row does
- * not exist (never throw for absence); "create" methods throw BrokerError("conflict") when the key
- * exists; updates of missing rows return false. Storage failures throw BrokerError("storage_unavailable").
+ * not exist (never throw for absence); any insert whose key exists throws BrokerError("conflict");
+ * updates of missing rows return false. Storage failures throw BrokerError("storage_unavailable").
  */
 import type {
   AuditEntry,

@@ -2,6 +2,7 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { SqliteStore } from "../../src/store/sqlite.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
 
 const POLICY = `
@@ -49,6 +50,21 @@ describe("audit trail", () => {
 
     db.exec("DROP TRIGGER refuse_audit");
     expect((await b.call("GET", "/v1/secrets/app/key", { token })).status).toBe(200);
+  });
+
+  it("fails closed when the audit committer thread stops: reads are 503 without a value, /readyz says not ready", async () => {
+    const store = b.broker.store as SqliteStore;
+    // No hook in src/ for this: reach the worker the way a crash would end it.
+    await store["committer"]!["worker"].terminate();
+    const { status, body } = await b.call<{ error: { code: string } }>("GET", "/v1/secrets/app/key", { token });
+    expect(status).toBe(503);
+    expect(body.error.code).toBe("audit_unavailable");
+    expect(JSON.stringify(body)).not.toContain(value);
+    const ready = await b.call<{ status: string; checks: Record<string, { ok: boolean; error?: string }> }>("GET", "/readyz");
+    expect(ready.status).toBe(503);
+    expect(ready.body.status).toBe("not_ready");
+    expect(ready.body.checks.audit).toMatchObject({ ok: false });
+    expect(ready.body.checks.audit?.error).toContain("audit committer stopped");
   });
 
   it("verifies an untouched chain", async () => {
