@@ -664,16 +664,34 @@ export class PostgresStore implements Store {
   /** `SELECT 1`, failing with storage_unavailable after `pingTimeoutMs` (connection wait included). */
   ping(): Promise<void> {
     return this.guard("ping", async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${this.pingTimeoutMs} ms`)), this.pingTimeoutMs);
-      });
-      try {
-        await Promise.race([this.pool.query("SELECT 1"), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await this.withPingTimeout(this.pool.query("SELECT 1"));
     });
+  }
+
+  checkAuditWritable(): Promise<void> {
+    return this.guard("checkAuditWritable", async () => {
+      const { rows } = await this.withPingTimeout(
+        this.pool.query<{ standby: boolean; can_insert: boolean }>(
+          "SELECT pg_is_in_recovery() AS standby, has_table_privilege(current_user, 'audit_events', 'INSERT') AS can_insert",
+        ),
+      );
+      const [state] = rows;
+      if (state?.standby) throw new BrokerError("storage_unavailable", "the database is a read-only standby: the audit log cannot be written");
+      if (!state?.can_insert) throw new BrokerError("storage_unavailable", "the database user may not insert audit records");
+    });
+  }
+
+  /** Fails after `pingTimeoutMs` (connection wait included). */
+  private async withPingTimeout<T>(query: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.pingTimeoutMs} ms`)), this.pingTimeoutMs);
+    });
+    try {
+      return await Promise.race([query, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Ends the pool once every checked-out connection is released; later calls do nothing. */

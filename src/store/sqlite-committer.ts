@@ -81,10 +81,12 @@ const append = db.transaction((batch) => {
   }
   return chain;
 });
+// Readiness: can this connection take the write lock now (not read-only, not held elsewhere)?
+const probe = () => { db.prepare("BEGIN IMMEDIATE").run(); db.prepare("ROLLBACK").run(); return null; };
 parentPort.on("message", (message) => {
   if (message.close) { db.close(); parentPort.close(); return; }
   try {
-    parentPort.postMessage({ id: message.id, ok: true, chain: append.immediate(message.batch) });
+    parentPort.postMessage({ id: message.id, ok: true, chain: message.probe ? probe() : append.immediate(message.batch) });
   } catch (error) {
     parentPort.postMessage({ id: message.id, ok: false, error: String((error && error.message) || error) });
   }
@@ -94,17 +96,17 @@ parentPort.on("message", (message) => {
 export class SqliteCommitter {
   private readonly worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (chain: CommittedChain) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (chain: CommittedChain | null) => void; reject: (error: Error) => void }>();
   private failure: Error | undefined;
 
   constructor(file: string) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
     const workerData = { file, driver, insertAudit: INSERT_AUDIT, insertLease: INSERT_LEASE, leaseWidth: LEASE_COLUMNS.length, genesisHash: GENESIS_HASH };
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
-    this.worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain; error?: string }) => {
+    this.worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain | null; error?: string }) => {
       const waiter = this.pending.get(message.id);
       this.pending.delete(message.id);
-      if (message.ok && message.chain) waiter?.resolve(message.chain);
+      if (message.ok && message.chain !== undefined) waiter?.resolve(message.chain);
       else waiter?.reject(new Error(message.error ?? "commit failed"));
     });
     const fail = (error: Error) => {
@@ -122,12 +124,23 @@ export class SqliteCommitter {
   }
 
   /** Resolves once the batch is committed and fsynced; rejects (nothing committed) otherwise. */
-  commit(batch: CommitBatch): Promise<CommittedChain> {
+  async commit(batch: CommitBatch): Promise<CommittedChain> {
+    const chain = await this.send({ batch });
+    if (!chain) throw new Error("the committer answered a commit without its chain");
+    return chain;
+  }
+
+  /** Resolves when the committer could take the database's write lock now (after commits queued before it). */
+  async probe(): Promise<void> {
+    await this.send({ probe: true });
+  }
+
+  private send(message: { batch: CommitBatch } | { probe: true }): Promise<CommittedChain | null> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, batch });
+      this.worker.postMessage({ id, ...message });
     });
   }
 

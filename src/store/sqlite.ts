@@ -609,6 +609,21 @@ export class SqliteStore implements Store {
     return guarded("setMetaIfAbsent", () => this.db.insert(t.brokerMeta).values({ key, value }).onConflictDoNothing().run().changes > 0);
   }
 
+  async checkAuditWritable(): Promise<void> {
+    await this.ping();
+    if (!this.committer) {
+      return guarded("checkAuditWritable", () => {
+        this.raw.prepare("BEGIN IMMEDIATE").run();
+        this.raw.prepare("ROLLBACK").run();
+      });
+    }
+    try {
+      await this.committer.probe();
+    } catch (error) {
+      throw new BrokerError("storage_unavailable", "the audit log cannot be written", { detail: `checkAuditWritable: ${String(error)}`, cause: error });
+    }
+  }
+
   ping(): Promise<void> {
     return guarded("ping", () => {
       const stopped = this.committer?.stoppedBecause;

@@ -158,5 +158,10 @@ export interface Store {
   setMetaIfAbsent(key: string, value: string): Promise<boolean>;
   /** Cheap round trip for /readyz. */
   ping(): Promise<void>;
+  /**
+   * For /readyz: resolves when an audit record could be committed now (the database takes writes
+   * and the broker may insert audit records); rejects with storage_unavailable saying why not.
+   */
+  checkAuditWritable(): Promise<void>;
   close(): Promise<void>;
 }

@@ -63,6 +63,25 @@ describePostgres("postgres store", () => {
       await testSchema.drop();
     });
 
+    it("is not audit-writable for a database user without INSERT on audit_events, though it answers pings", async () => {
+      const role = `cb_reader_${Math.random().toString(36).slice(2, 10)}`;
+      await testSchema.query(`CREATE ROLE ${role} LOGIN`);
+      try {
+        await testSchema.query(`GRANT USAGE ON SCHEMA ${testSchema.name} TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA ${testSchema.name} TO ${role}`);
+        const url = new URL(testSchema.url);
+        url.username = role;
+        const reader = await openPostgresStore({ url: url.toString(), migrate: false });
+        try {
+          await expect(reader.ping()).resolves.toBeUndefined();
+          await expect(reader.checkAuditWritable()).rejects.toMatchObject({ code: "storage_unavailable", message: "the database user may not insert audit records" });
+        } finally {
+          await reader.close();
+        }
+      } finally {
+        await testSchema.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      }
+    });
+
     it("migrates to exactly the drizzle schema: tables, columns, types and nullability", async () => {
       const { rows } = await testSchema.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string }>(
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name <> 'schema_migrations'",

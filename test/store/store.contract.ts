@@ -777,8 +777,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.getMeta("sealed:y")).toBe(racing[0] ? "a" : "b");
       });
 
-      it("answers a ping", async () => {
+      it("answers a ping, and says an audit record could be written now", async () => {
         await expect(store.ping()).resolves.toBeUndefined();
+        await expect(store.checkAuditWritable()).resolves.toBeUndefined();
       });
     });
 

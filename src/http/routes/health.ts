@@ -19,7 +19,7 @@ export function healthRoutes(deps: AppDeps) {
       }
     };
     await run("storage", () => deps.store.ping());
-    await run("audit", () => deps.store.ping());
+    await run("audit", () => deps.store.checkAuditWritable());
     for (const backend of deps.mounts.all()) await run(`backend:${backend.mount}`, () => backend.checkHealth());
     const ok = Object.values(checks).every((check) => check.ok);
     return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
