@@ -2,11 +2,12 @@
  * Durable commits off the event loop. better-sqlite3 is synchronous, and with synchronous=FULL a
  * commit waits for fsync (milliseconds to tens of milliseconds): done on the main thread, every
  * request in flight would wait too. The committer is a worker thread with its own connection to
- * the same database file that only inserts fully formed audit and lease rows in one transaction.
- * The main thread keeps building the next batch while the worker waits for the disk.
+ * the same database file: for each batch it chains the audit records onto the last one on disk
+ * and inserts them with their leases in one transaction. The main thread keeps building the next
+ * batch while the worker waits for the disk.
  *
- * The worker is deliberately tiny and plain JavaScript (no imports but the driver), so it runs the
- * same from compiled output and from TypeScript sources under test.
+ * The worker is deliberately tiny and plain JavaScript (no imports but node:crypto and the
+ * driver), so it runs the same from compiled output and from TypeScript sources under test.
  */
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
@@ -82,7 +83,10 @@ const append = db.transaction((batch) => {
   return chain;
 });
 // Readiness: can this connection take the write lock now (not read-only, not held elsewhere)?
-const probe = () => { db.prepare("BEGIN IMMEDIATE").run(); db.prepare("ROLLBACK").run(); return null; };
+const probe = () => {
+  try { db.exec("BEGIN IMMEDIATE"); } finally { if (db.inTransaction) db.exec("ROLLBACK"); }
+  return null;
+};
 parentPort.on("message", (message) => {
   if (message.close) { db.close(); parentPort.close(); return; }
   try {
