@@ -97,32 +97,60 @@ parentPort.on("message", (message) => {
 });
 `;
 
+/** First wait before starting a stopped committer again; doubles up to MAX_RESTART_DELAY_MS. */
+const RESTART_DELAY_MS = 1_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
 export class SqliteCommitter {
-  private readonly worker: Worker;
+  private worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (chain: CommittedChain | null) => void; reject: (error: Error) => void }>();
   private failure: Error | undefined;
+  private readonly workerData: Record<string, unknown>;
+  private restartDelayMs = RESTART_DELAY_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private closing = false;
 
   constructor(file: string) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-    const workerData = { file, driver, insertAudit: INSERT_AUDIT, insertLease: INSERT_LEASE, leaseWidth: LEASE_COLUMNS.length, genesisHash: GENESIS_HASH };
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
-    this.worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain | null; error?: string }) => {
+    this.workerData = { file, driver, insertAudit: INSERT_AUDIT, insertLease: INSERT_LEASE, leaseWidth: LEASE_COLUMNS.length, genesisHash: GENESIS_HASH };
+    this.worker = this.start();
+  }
+
+  /**
+   * Starts a worker. When one stops unexpectedly, the batches it held fail (nothing of them was
+   * acknowledged), every commit fails while it is down (fail closed), and a new one is started
+   * after a growing delay. Nothing needs carrying over: each commit chains onto the head on disk.
+   */
+  private start(): Worker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.workerData });
+    worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain | null; error?: string }) => {
       const waiter = this.pending.get(message.id);
       this.pending.delete(message.id);
-      if (message.ok && message.chain !== undefined) waiter?.resolve(message.chain);
-      else waiter?.reject(new Error(message.error ?? "commit failed"));
+      if (message.ok && message.chain !== undefined) {
+        this.restartDelayMs = RESTART_DELAY_MS;
+        waiter?.resolve(message.chain);
+      } else waiter?.reject(new Error(message.error ?? "commit failed"));
     });
-    const fail = (error: Error) => {
+    const stopped = (error: Error) => {
+      if (worker !== this.worker || this.failure) return;
       this.failure = error;
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();
+      if (this.closing) return;
+      this.restartTimer = setTimeout(() => {
+        this.failure = undefined;
+        this.worker = this.start();
+      }, this.restartDelayMs);
+      this.restartTimer.unref();
+      this.restartDelayMs = Math.min(this.restartDelayMs * 2, MAX_RESTART_DELAY_MS);
     };
-    this.worker.on("error", fail);
-    this.worker.on("exit", (code) => fail(new Error(`audit committer stopped (exit ${code})`)));
+    worker.on("error", stopped);
+    worker.on("exit", (code) => stopped(new Error(`audit committer stopped (exit ${code})`)));
+    return worker;
   }
 
-  /** Why the committer stopped, if it did: every commit fails from then on (fail closed). */
+  /** Why the committer is stopped, while it is: every commit fails until it runs again (fail closed). */
   get stoppedBecause(): Error | undefined {
     return this.failure;
   }
@@ -149,6 +177,8 @@ export class SqliteCommitter {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.restartTimer);
     if (this.failure) return;
     const exited = new Promise((resolve) => this.worker.once("exit", resolve));
     this.worker.postMessage({ close: true });

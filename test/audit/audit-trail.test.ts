@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SqliteStore } from "../../src/store/sqlite.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
+import { waitFor } from "../helpers/sse.js";
 
 const POLICY = `
 servers:
@@ -52,7 +53,7 @@ describe("audit trail", () => {
     expect((await b.call("GET", "/v1/secrets/app/key", { token })).status).toBe(200);
   });
 
-  it("fails closed when the audit committer thread stops: reads are 503 without a value, /readyz says not ready", async () => {
+  it("fails closed while the audit committer thread is down (503 without a value, /readyz not ready), then starts a new one", async () => {
     const store = b.broker.store as SqliteStore;
     // No hook in src/ for this: reach the worker the way a crash would end it.
     await store["committer"]!["worker"].terminate();
@@ -65,6 +66,11 @@ describe("audit trail", () => {
     expect(ready.body.status).toBe("not_ready");
     expect(ready.body.checks.audit).toMatchObject({ ok: false });
     expect(ready.body.checks.audit?.error).toContain("audit committer stopped");
+
+    // A new committer starts after a short delay and chains onto what is on disk.
+    await waitFor(async () => ((await b.call("GET", "/v1/secrets/app/key", { token })).status === 200 ? true : undefined), "reads served again");
+    expect((await b.call("GET", "/readyz")).status).toBe(200);
+    expect((await b.admin<VerifyBody>("GET", "/v1/audit/verify")).body).toMatchObject({ ok: true, problems: [] });
   });
 
   it("verifies an untouched chain", async () => {
