@@ -277,8 +277,8 @@ function formatTable(results: ScenarioResult[]): string {
 function verdict(results: ScenarioResult[]): string[] {
   const lines: string[] = [];
   // With several read rounds (--paired), the verdict is the median round's.
-  const reads = results.filter((result) => result.id === "secret-get").sort((a, b) => (a.ratioToBare ?? 0) - (b.ratioToBare ?? 0));
-  const get = reads[Math.floor((reads.length - 1) / 2)];
+  const reads = results.filter((result) => result.id === "secret-get");
+  const get = reads.length > 0 ? lowerMedian(reads, (result) => result.ratioToBare ?? 0) : undefined;
   const bare = results.filter((result) => result.id === "bare" || result.id === "bare-end");
   if (bare.length === 2) {
     const [first, last] = bare.map((result) => result.load.requestsPerSecond);
@@ -309,19 +309,28 @@ function verdict(results: ScenarioResult[]): string[] {
   return lines;
 }
 
-/** Each secret-get run divided by the mean of the bare runs just before and just after it. */
-function pairedRatios(results: ScenarioResult[]): { ratios: number[]; median: number; medianP99Ms: number } {
-  const ratios: number[] = [];
-  const p99s: number[] = [];
+/** The lower middle of `items` ordered by `key` (the median for an odd count). */
+function lowerMedian<T>(items: T[], key: (item: T) => number): T {
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)]!;
+}
+
+/**
+ * `--paired`: sets each secret-get run's ratio to its throughput divided by the mean of the bare
+ * runs just before and just after it (the bare app's speed drifts with the machine's other load;
+ * neighbours share that drift), and returns the ratios with their medians.
+ */
+function applyPairedRatios(results: ScenarioResult[]): { ratios: number[]; median: number; medianP99Ms: number } {
+  const reads: ScenarioResult[] = [];
   results.forEach((result, index) => {
     if (result.id !== "secret-get") return;
     const neighbours = [results[index - 1], results[index + 1]].filter((run) => run?.id === "bare" || run?.id === "bare-end");
     const bareRps = neighbours.reduce((sum, run) => sum + run!.load.requestsPerSecond, 0) / neighbours.length;
-    ratios.push(Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000);
-    p99s.push(result.load.latencyMs.p99);
+    result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
+    reads.push(result);
   });
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
-  return { ratios, median: median(ratios), medianP99Ms: median(p99s) };
+  const ratio = (result: ScenarioResult) => result.ratioToBare!;
+  const p99 = (result: ScenarioResult) => result.load.latencyMs.p99;
+  return { ratios: reads.map(ratio), median: ratio(lowerMedian(reads, ratio)), medianP99Ms: p99(lowerMedian(reads, p99)) };
 }
 
 async function main(): Promise<void> {
@@ -388,13 +397,8 @@ async function main(): Promise<void> {
     const bareRps = bareRuns.reduce((sum, result) => sum + result.load.requestsPerSecond, 0) / bareRuns.length;
     for (const result of results) result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
   }
+  const paired = rounds > 0 ? applyPairedRatios(results) : undefined;
 
-  const paired = rounds > 0 ? pairedRatios(results) : undefined;
-  if (paired) {
-    // The bare app's speed drifts with the machine's other load; neighbours share that drift.
-    const reads = results.filter((result) => result.id === "secret-get");
-    reads.forEach((result, index) => (result.ratioToBare = paired.ratios[index]));
-  }
 
   console.log("");
   console.log(formatTable(results));
