@@ -95,7 +95,11 @@ export function refreshTime(obtainedAt: number, expiresAt: number, fraction: num
   return obtainedAt + Math.max(0, expiresAt - obtainedAt) * jittered;
 }
 
-/** The work due at `now`: values to expire, leases to renew, secrets to fetch again, and when to look next. */
+/**
+ * The work due at `now`: values to expire, leases to renew, secrets to fetch again, and when to
+ * look next. `nextAt` is never later than work already due (then it is `now`): a caller that
+ * computes it after a pass, with a later clock, must not sleep past an entry that fell due meanwhile.
+ */
 export function dueWork<E extends Pick<Entry, "state" | "stale" | "renewable" | "refreshAt" | "expiresAt">>(
   entries: Iterable<E>,
   now: number,
@@ -114,6 +118,7 @@ export function dueWork<E extends Pick<Entry, "state" | "stale" | "renewable" | 
     if (entry.stale || entry.refreshAt <= now) {
       if (valid && entry.renewable && !entry.stale) renew.push(entry);
       else fetch.push(entry);
+      consider(now);
     } else {
       consider(entry.refreshAt);
     }

@@ -20,11 +20,15 @@ describe("refreshTime", () => {
 describe("dueWork", () => {
   it.each([
     ["nothing due: waits for the earliest refresh", [entry({ name: "a" })], { expire: [], renew: [], fetch: [], nextAt: NOW + 10_000 }],
-    ["a renewable lease at its refresh time is renewed", [entry({ name: "a", refreshAt: NOW })], { expire: [], renew: ["a"], fetch: [], nextAt: NOW + 30_000 }],
-    ["a lease that cannot be renewed is replaced by a fresh read", [entry({ name: "a", refreshAt: NOW, renewable: false })], { expire: [], renew: [], fetch: ["a"], nextAt: NOW + 30_000 }],
-    ["a stale value (event, poll) is read again even if renewable", [entry({ name: "a", stale: true })], { expire: [], renew: [], fetch: ["a"], nextAt: NOW + 30_000 }],
-    ["a lease past its end expires and is read again", [entry({ name: "a", refreshAt: NOW - 1, expiresAt: NOW })], { expire: ["a"], renew: [], fetch: ["a"], nextAt: undefined }],
+    ["a renewable lease at its refresh time is renewed", [entry({ name: "a", refreshAt: NOW })], { expire: [], renew: ["a"], fetch: [], nextAt: NOW }],
+    // A timer fires on whole milliseconds: just short of the refresh time, look again at it.
+    ["a refresh time a fraction of a millisecond ahead is waited for", [entry({ name: "a", refreshAt: NOW + 0.4 })], { expire: [], renew: [], fetch: [], nextAt: NOW + 0.4 }],
+    ["a lease that cannot be renewed is replaced by a fresh read", [entry({ name: "a", refreshAt: NOW, renewable: false })], { expire: [], renew: [], fetch: ["a"], nextAt: NOW }],
+    ["a stale value (event, poll) is read again even if renewable", [entry({ name: "a", stale: true })], { expire: [], renew: [], fetch: ["a"], nextAt: NOW }],
+    ["a lease past its end expires and is read again", [entry({ name: "a", refreshAt: NOW - 1, expiresAt: NOW })], { expire: ["a"], renew: [], fetch: ["a"], nextAt: NOW }],
     ["a revoked value waits for its retry time", [entry({ name: "a", state: "revoked", refreshAt: NOW + 500 })], { expire: [], renew: [], fetch: [], nextAt: NOW + 500 }],
+    // Computed after a pass with a later clock, a renewal that fell due meanwhile is not slept past.
+    ["due work keeps the next look at now, before later expiries", [entry({ name: "a", refreshAt: NOW - 0.6 }), entry({ name: "b" })], { expire: [], renew: ["a"], fetch: [], nextAt: NOW }],
     ["a closed value is left alone", [entry({ name: "a", state: "closed", refreshAt: NOW - 1 })], { expire: [], renew: [], fetch: [], nextAt: undefined }],
   ] as const)("%s", (_title, entries, expected) => {
     const work = dueWork(entries as unknown as EntryView[], NOW);
