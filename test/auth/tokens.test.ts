@@ -53,6 +53,24 @@ describe("broker tokens", () => {
     expect((await tokens.verify(fresh.token)).kid).toBe(newKid);
   });
 
+  it("answers synchronously for a token verified before, only while it is unexpired and its key published", async () => {
+    const { token } = await tokens.issue("github-mcp");
+    expect(tokens.verifiedBefore(token)).toBeUndefined();
+    const claims = await tokens.verify(token);
+    expect(tokens.verifiedBefore(token)).toEqual(claims);
+    // Another string is never taken for it, whatever it shares with the token.
+    expect(tokens.verifiedBefore(`${token}x`)).toBeUndefined();
+    now += 900_000;
+    expect(tokens.verifiedBefore(token)).toBeUndefined();
+
+    now = Date.parse("2026-06-01T00:00:00Z");
+    const other = await tokens.issue("github-mcp");
+    await tokens.verify(other.token);
+    await keys.rotate(0);
+    now += 1;
+    expect(tokens.verifiedBefore(other.token)).toBeUndefined();
+  });
+
   it("signing keys survive a restart, encrypted at rest", async () => {
     const { token } = await tokens.issue("a-server");
     const row = store.raw.prepare("SELECT private_jwk_ciphertext FROM signing_keys").get() as { private_jwk_ciphertext: Buffer };

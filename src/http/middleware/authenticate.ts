@@ -17,7 +17,7 @@ import type { AppEnv } from "../context.js";
 import { requestMeta } from "../request.js";
 
 export interface AuthenticateDeps {
-  tokens: Pick<TokenService, "verify">;
+  tokens: Pick<TokenService, "verify" | "verifiedBefore">;
   store: Pick<Store, "getServer">;
   operators: Pick<OperatorService, "authenticate">;
   audit: Pick<AuditWriter, "record">;
@@ -70,7 +70,7 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     }
     let claims;
     try {
-      claims = await deps.tokens.verify(token);
+      claims = deps.tokens.verifiedBefore(token) ?? (await deps.tokens.verify(token));
     } catch (error) {
       await deny(c, "anonymous", "anonymous", error instanceof BrokerError ? `invalid_token: ${error.message}` : "invalid_token");
       throw error;
