@@ -174,6 +174,16 @@ export const configSchema = z
     /** Take the client address from X-Forwarded-For (only behind a trusted proxy). */
     trust_proxy: z.boolean().default(false),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    metrics: z
+      .object({
+        /**
+         * Label allowed secret reads with the secret's path. Off by default: /metrics is usually
+         * open to whoever can reach it, and secret paths are the broker's inventory.
+         */
+        secret_label: z.boolean().default(false),
+      })
+      .strict()
+      .default({ secret_label: false }),
     mounts: z.array(mount).default([]),
   })
   .strict()

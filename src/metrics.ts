@@ -8,7 +8,7 @@ export interface Metrics {
   registry: Registry;
   httpRequests: Counter<"route" | "method" | "status">;
   httpLatency: Histogram<"route" | "method" | "outcome">;
-  secretAccesses: Counter<"server" | "outcome">;
+  secretAccesses: Counter<"server" | "secret" | "outcome">;
   activeLeases: Gauge;
   auditWriteFailures: Counter;
   auditBatchSize: Histogram;
@@ -36,8 +36,8 @@ export function createMetrics(): Metrics {
     }),
     secretAccesses: new Counter({
       name: "credbroker_secret_accesses_total",
-      help: "Secret reads by server and outcome (allowed, denied, error)",
-      labelNames: ["server", "outcome"],
+      help: "Secret reads by server and outcome (allowed, denied, error); by secret path too for allowed reads when metrics.secret_label is on",
+      labelNames: ["server", "secret", "outcome"],
       registers: [registry],
     }),
     activeLeases: new Gauge({ name: "credbroker_active_leases", help: "Leases neither expired nor revoked", registers: [registry] }),

@@ -47,6 +47,12 @@ export interface SecretReaderDeps {
   audit: Pick<AuditWriter, "record">;
   leaseConfig: LeaseTerms;
   metrics: Pick<Metrics, "secretAccesses">;
+  /**
+   * Count allowed reads per secret path too (config `metrics.secret_label`). Only allowed reads:
+   * their paths are granted and exist, while denied and failed names are whatever the caller sent,
+   * and as labels they would let any caller create series without bound.
+   */
+  secretLabel?: boolean;
   clock: () => number;
   /** Told when a dynamic credential could not be destroyed after a failed request. */
   onRevokeFailure?: (mount: string, error: unknown) => void;
@@ -119,6 +125,7 @@ export class SecretReader {
       }
       const missing = fetched.filter((entry) => entry.bytes === undefined);
       if (missing.length > 0) {
+        this.deps.metrics.secretAccesses.inc({ server: caller.serverId, outcome: "error" }, missing.length);
         await Promise.all(
           missing.map(({ name }) =>
             audit.record(auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "error", reason: "not_found" }, now)),
@@ -137,7 +144,7 @@ export class SecretReader {
       });
       // Durable before release: fail closed if any record cannot be committed.
       await Promise.all(issued.map(({ entry, lease }) => audit.record(entry, lease)));
-      this.deps.metrics.secretAccesses.inc({ server: caller.serverId, outcome: "allowed" }, issued.length);
+      this.countAllowed(caller.serverId, issued);
       return issued.map(({ name, lease, bytes }) => issuedSecret(name.name, bytes, lease, now));
     } catch (error) {
       await this.destroyIssued(fetched);
@@ -172,6 +179,15 @@ export class SecretReader {
         }
       }),
     );
+  }
+
+  private countAllowed(server: string, issued: Array<{ name: SecretName }>): void {
+    const { secretAccesses } = this.deps.metrics;
+    if (!this.deps.secretLabel) {
+      secretAccesses.inc({ server, outcome: "allowed" }, issued.length);
+      return;
+    }
+    for (const { name } of issued) secretAccesses.inc({ server, secret: name.path, outcome: "allowed" });
   }
 
   private async recordDenied(actor: Actor, meta: RequestMeta, resource: string, reason: string, now: number): Promise<void> {

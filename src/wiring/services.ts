@@ -26,7 +26,7 @@ import type { EventWiring } from "./events.js";
 import type { PolicyWiring } from "./policy.js";
 
 export interface ServiceWiringDeps {
-  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl">;
+  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics">;
   logger: Logger;
   metrics: Metrics;
   store: Store;
@@ -74,6 +74,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
       audit,
       leaseConfig,
       metrics,
+      secretLabel: config.metrics.secret_label,
       clock,
       onRevokeFailure: (mount, error) => logger.error({ mount, err: String(error) }, "could not destroy a dynamic credential of a failed request"),
     }),

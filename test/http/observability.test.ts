@@ -97,3 +97,33 @@ describe("observability and events", () => {
     expect(ok.length).toBeGreaterThan(0);
   });
 });
+
+describe("secret accesses by secret (metrics.secret_label)", () => {
+  let b: TestBroker;
+  let appToken: string;
+
+  beforeAll(async () => {
+    b = await startTestBroker({ policy: POLICY, config: { metrics: { secret_label: true } } });
+    appToken = await b.serverToken("app-mcp", await b.registerServer("app-mcp"));
+    await b.putSecret("app/json", JSON.stringify({ user: "u", password: testSecret("json") }));
+    await b.putSecret("app/key", testSecret("labelled"));
+  });
+  afterAll(() => b.close());
+
+  it("labels allowed reads with the secret path, never denied or missing names chosen by the caller", async () => {
+    expect((await b.call("GET", "/v1/secrets/app/key", { token: appToken })).status).toBe(200);
+    expect((await b.call("POST", "/v1/secrets/read", { token: appToken, body: { names: ["app/key", "app/json#user"] } })).status).toBe(200);
+    expect((await b.call("GET", "/v1/secrets/other/made-up-name", { token: appToken })).status).toBe(403);
+    expect((await b.call("GET", "/v1/secrets/app/no-such-secret", { token: appToken })).status).toBe(404);
+    const metrics = (await b.call<string>("GET", "/metrics")).body;
+    expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",secret="app\/key",outcome="allowed"\} 2/);
+    // A key of a structured secret counts under the secret's path: keys are not series of their own.
+    expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",secret="app\/json",outcome="allowed"\} 1/);
+    expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",outcome="denied"\} 1/);
+    expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",outcome="error"\} 1/);
+    expect(metrics).not.toContain("made-up-name");
+    expect(metrics).not.toContain("no-such-secret");
+    expect(metrics).not.toContain("#user");
+    expect(metrics).not.toContain("s3cr3t");
+  });
+});
