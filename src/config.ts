@@ -181,6 +181,8 @@ export const configSchema = z
          * open to whoever can reach it, and secret paths are the broker's inventory.
          */
         secret_label: z.boolean().default(false),
+        /** A file holding the bearer token GET /metrics then requires (Prometheus `credentials_file`). */
+        token_file: z.string().min(1).optional(),
       })
       .strict()
       .default({ secret_label: false }),
@@ -188,6 +190,13 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, context) => {
+    if (config.metrics.secret_label && config.metrics.token_file === undefined) {
+      context.addIssue({
+        code: "custom",
+        path: ["metrics", "secret_label"],
+        message: "metrics.secret_label needs metrics.token_file: secret paths would be readable by anyone who reaches /metrics",
+      });
+    }
     if (config.lease.default_ttl > config.lease.max_ttl) {
       context.addIssue({ code: "custom", path: ["lease", "default_ttl"], message: "lease.default_ttl exceeds lease.max_ttl" });
     }

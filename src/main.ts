@@ -21,6 +21,7 @@ import { createEvents } from "./wiring/events.js";
 import { serveHttp } from "./wiring/listen.js";
 import { loadPolicies } from "./wiring/policy.js";
 import { createAppDeps } from "./wiring/services.js";
+import { ScrapeToken } from "./http/scrape-token.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -44,6 +45,8 @@ export interface RunningBroker {
 
 export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
   const { config } = options;
+  // First: a bad token file stops the start before anything is opened.
+  const scrapeToken = config.metrics.token_file === undefined ? undefined : ScrapeToken.fromFile(config.metrics.token_file);
   const clock = options.clock ?? Date.now;
   const logger = options.logger ?? createLogger(config.log_level);
   const metrics = createMetrics();
@@ -63,7 +66,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     if (event.type !== "signing_keys.changed") return;
     auth.signingKeys.refresh().catch((error: unknown) => logger.error({ err: String(error) }, "could not reload signing keys"));
   });
-  const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auth, policy, mounts, events, clock });
+  const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auth, policy, mounts, events, scrapeToken, clock });
 
   const http = await serveHttp(deps, config.listen);
   // Watch only once serving: a start that fails part-way leaves no watcher behind.

@@ -15,6 +15,7 @@ import type { PolicySet } from "../policy/types.js";
 import type { SecretAdmin } from "../secrets/admin.js";
 import type { SecretReader } from "../secrets/read.js";
 import type { ServerService } from "../servers/service.js";
+import type { ScrapeToken } from "./scrape-token.js";
 import type { Store } from "../store/store.js";
 
 export interface PolicySource {
@@ -28,6 +29,8 @@ export interface AppDeps {
   metrics: Metrics;
   maxBodyBytes: number;
   trustProxy: boolean;
+  /** When set, GET /metrics requires this bearer token. */
+  scrapeToken: ScrapeToken | undefined;
   store: Store;
   audit: AuditWriter;
   auditQueries: AuditQueries;

@@ -24,6 +24,7 @@ import type { Store } from "../store/store.js";
 import type { AuthWiring } from "./auth.js";
 import type { EventWiring } from "./events.js";
 import type { PolicyWiring } from "./policy.js";
+import type { ScrapeToken } from "../http/scrape-token.js";
 
 export interface ServiceWiringDeps {
   config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics">;
@@ -37,6 +38,8 @@ export interface ServiceWiringDeps {
   policy: Pick<PolicyWiring, "holder" | "source">;
   mounts: MountTable;
   events: Pick<EventWiring, "events" | "external" | "onRevoked">;
+  /** Read at start from `metrics.token_file`, when set. */
+  scrapeToken: ScrapeToken | undefined;
   clock: () => number;
 }
 
@@ -52,6 +55,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     metrics,
     maxBodyBytes: config.max_body_bytes,
     trustProxy: config.trust_proxy,
+    scrapeToken: deps.scrapeToken,
     store,
     audit,
     auditQueries: new AuditQueries(store),

@@ -1,7 +1,9 @@
 /** Health, readiness, metrics, one log line per request, the event stream, and audited policy hot reload. */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
 import { captureFile } from "../helpers/log-capture.js";
 import { follow, waitFor } from "../helpers/sse.js";
@@ -98,12 +100,16 @@ describe("observability and events", () => {
   });
 });
 
-describe("secret accesses by secret (metrics.secret_label)", () => {
+describe("secret accesses by secret (metrics.secret_label), behind a scrape token", () => {
   let b: TestBroker;
   let appToken: string;
+  const scrapeToken = `scrape-${"x".repeat(24)}`;
+  const scrape = (authorization?: string) => b.call<string>("GET", "/metrics", authorization === undefined ? {} : { headers: { authorization } });
 
   beforeAll(async () => {
-    b = await startTestBroker({ policy: POLICY, config: { metrics: { secret_label: true } } });
+    const tokenFile = join(mkdtempSync(join(tmpdir(), "credbroker-scrape-")), "token");
+    writeFileSync(tokenFile, `${scrapeToken}\n`, { mode: 0o600 });
+    b = await startTestBroker({ policy: POLICY, config: { metrics: { secret_label: true, token_file: tokenFile } } });
     appToken = await b.serverToken("app-mcp", await b.registerServer("app-mcp"));
     await b.putSecret("app/json", JSON.stringify({ user: "u", password: testSecret("json") }));
     await b.putSecret("app/key", testSecret("labelled"));
@@ -115,7 +121,7 @@ describe("secret accesses by secret (metrics.secret_label)", () => {
     expect((await b.call("POST", "/v1/secrets/read", { token: appToken, body: { names: ["app/key", "app/json#user"] } })).status).toBe(200);
     expect((await b.call("GET", "/v1/secrets/other/made-up-name", { token: appToken })).status).toBe(403);
     expect((await b.call("GET", "/v1/secrets/app/no-such-secret", { token: appToken })).status).toBe(404);
-    const metrics = (await b.call<string>("GET", "/metrics")).body;
+    const metrics = (await scrape(`Bearer ${scrapeToken}`)).body;
     expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",secret="app\/key",outcome="allowed"\} 2/);
     // A key of a structured secret counts under the secret's path: keys are not series of their own.
     expect(metrics).toMatch(/credbroker_secret_accesses_total\{server="app-mcp",secret="app\/json",outcome="allowed"\} 1/);
@@ -125,5 +131,40 @@ describe("secret accesses by secret (metrics.secret_label)", () => {
     expect(metrics).not.toContain("no-such-secret");
     expect(metrics).not.toContain("#user");
     expect(metrics).not.toContain("s3cr3t");
+  });
+
+  it.each([
+    ["no token", undefined],
+    ["another token", `Bearer ${scrapeToken}y`],
+    ["the token without the Bearer scheme", scrapeToken],
+    ["a broker token's scheme with nothing after it", "Bearer "],
+  ])("refuses a scrape with %s: 401, a challenge, no metrics, audited", async (_title, authorization) => {
+    const response = await scrape(authorization);
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe('Bearer realm="credbroker metrics"');
+    expect(response.body).toMatchObject({ error: { code: "unauthorized" } });
+    expect(JSON.stringify(response.body)).not.toContain("credbroker_");
+    const requestId = response.headers.get("x-request-id")!;
+    const audit = await b.admin<{ events: Array<{ request_id: string; resource: string; outcome: string; reason: string }> }>("GET", "/v1/audit/events?action=http.reject");
+    expect(audit.body.events.find((event) => event.request_id === requestId)).toMatchObject({ resource: "GET /metrics", outcome: "denied", reason: "unauthorized" });
+  });
+});
+
+describe("metrics configuration", () => {
+  it("refuses secret_label without a scrape token, saying why", () => {
+    expect(() => parseConfig({ metrics: { secret_label: true } })).toThrow(/metrics\.secret_label needs metrics\.token_file/);
+  });
+
+  it.each([
+    ["a missing file", (dir: string) => join(dir, "absent")],
+    ["a token shorter than 16 characters", (dir: string) => {
+      writeFileSync(join(dir, "short"), "short-token\n");
+      return join(dir, "short");
+    }],
+  ])("does not start with %s, naming the file and never its content", async (_title, makeFile) => {
+    const file = makeFile(mkdtempSync(join(tmpdir(), "credbroker-scrape-")));
+    const started = startTestBroker({ policy: POLICY, config: { metrics: { token_file: file } } });
+    await expect(started).rejects.toThrow(file);
+    await expect(started).rejects.not.toThrow(/short-token/);
   });
 });

@@ -2,6 +2,8 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
+import { BrokerError } from "../../errors.js";
+import { setHeader } from "../headers.js";
 
 export function healthRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
@@ -26,6 +28,10 @@ export function healthRoutes(deps: AppDeps) {
   });
 
   app.get("/metrics", async (c) => {
+    if (deps.scrapeToken && !deps.scrapeToken.matches(c.req.header("authorization"))) {
+      setHeader(c, "www-authenticate", 'Bearer realm="credbroker metrics"');
+      throw new BrokerError("unauthorized", "GET /metrics needs the scrape token (metrics.token_file)");
+    }
     deps.metrics.activeLeases.set(await deps.store.countActiveLeases(deps.clock()));
     c.header("content-type", deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());

@@ -1,0 +1,39 @@
+/**
+ * The bearer token Prometheus presents on GET /metrics when `metrics.token_file` is set
+ * (Prometheus: `authorization: { credentials_file: ... }`). Only its SHA-256 is kept, and a
+ * presented token is compared with it in constant time.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+
+/** Shortest scrape token accepted: long enough that guessing it is not a plan. */
+export const MIN_SCRAPE_TOKEN_LENGTH = 16;
+
+const BEARER = "Bearer ";
+const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest();
+
+export class ScrapeToken {
+  private constructor(private readonly digest: Buffer) {}
+
+  /**
+   * Reads the token from `file` (surrounding whitespace ignored).
+   * @throws Error naming the file, never its content, when it cannot be read or is too short.
+   */
+  static fromFile(file: string): ScrapeToken {
+    let token: string;
+    try {
+      token = readFileSync(file, "utf8").trim();
+    } catch (error) {
+      throw new Error(`metrics.token_file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+    if (token.length < MIN_SCRAPE_TOKEN_LENGTH) throw new Error(`metrics.token_file ${file} must hold a token of at least ${MIN_SCRAPE_TOKEN_LENGTH} characters`);
+    return new ScrapeToken(sha256(token));
+  }
+
+  /** Whether an `Authorization` header carries this token as `Bearer <token>`. */
+  matches(authorization: string | undefined): boolean {
+    if (authorization === undefined || !authorization.startsWith(BEARER)) return false;
+    // Both sides hashed: equal lengths for timingSafeEqual, and nothing learned from the length.
+    return timingSafeEqual(sha256(authorization.slice(BEARER.length)), this.digest);
+  }
+}
