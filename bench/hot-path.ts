@@ -11,6 +11,7 @@
  *   npm run bench -- --only bare,secret-get        # a subset
  *   npm run bench -- --profile --only secret-get   # also profile the broker in the measured window
  *   npm run bench -- --paired 3                    # bare, read, bare, read, bare, read, bare: median ratio
+ *   npm run bench -- --compare HEAD [--paired 4]   # reads from HEAD's checkout vs this tree, A B B A ...
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -20,7 +21,8 @@ import { isClean, runLoad, type LoadFigures, type LoadSpec } from "./load.js";
 import { machineFacts, type MachineFacts } from "./machine.js";
 import { formatProfileSummary, summariseProfile, type ProfileSummary } from "./profile-summary.js";
 import { BARE_RESPONSE, type AuditCounts, type TargetReady, type TargetSpec, type TargetStats } from "./protocol.js";
-import { TargetProcess } from "./target-process.js";
+import { checkoutRef, compareRounds, roundOrder, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
+import { REPO_ROOT, TargetProcess } from "./target-process.js";
 
 /** The issue's target for the hot path at 50 connections. */
 const TARGET_RATIO = 0.3;
@@ -43,6 +45,8 @@ interface Scenario {
 interface ScenarioResult {
   id: ScenarioId;
   label: string;
+  /** With --compare: which checkout served this run. */
+  side?: CompareSide;
   connections: number;
   warmupSeconds: number;
   warmup: { responses: number; clean: boolean };
@@ -202,10 +206,19 @@ function auditDelta(before: AuditCounts, after: AuditCounts, key: string): numbe
   return (after[key] ?? 0) - (before[key] ?? 0);
 }
 
-async function runScenario(scenario: Scenario, options: { durationSeconds: number; warmupSeconds: number; connections?: number; profileDir?: string; stamp: string }): Promise<ScenarioResult> {
+interface PlannedRun {
+  scenario: Scenario;
+  /** With --compare: the checkout to start the target from. */
+  side?: { name: CompareSide; root: string; label: string };
+}
+
+async function runScenario(
+  { scenario, side }: PlannedRun,
+  options: { durationSeconds: number; warmupSeconds: number; connections?: number; profileDir?: string; stamp: string },
+): Promise<ScenarioResult> {
   const connections = scenario.id === "token" ? scenario.connections : (options.connections ?? scenario.connections);
   const loadAverageBefore = loadavg().map((value) => Math.round(value * 100) / 100);
-  const target = await TargetProcess.start(scenario.target);
+  const target = await TargetProcess.start(scenario.target, [], side?.root);
   try {
     const request = scenario.request(target.ready);
     const warmup = await runLoad({ ...request, title: `${scenario.id} warm-up`, connections, durationSeconds: options.warmupSeconds });
@@ -219,7 +232,7 @@ async function runScenario(scenario: Scenario, options: { durationSeconds: numbe
     const statsAfter = await target.stats();
     let profile: ProfileSummary | undefined;
     if (options.profileDir) {
-      const file = `${options.profileDir}/${scenario.id}-${options.stamp}.cpuprofile`;
+      const file = `${options.profileDir}/${scenario.id}${side ? `-${side.name}` : ""}-${options.stamp}.cpuprofile`;
       await target.profileStop(file);
       profile = summariseProfile(file);
     }
@@ -227,7 +240,8 @@ async function runScenario(scenario: Scenario, options: { durationSeconds: numbe
 
     const result: ScenarioResult = {
       id: scenario.id,
-      label: scenario.label,
+      label: side ? `${scenario.label} ${side.label}` : scenario.label,
+      ...(side && { side: side.name }),
       connections,
       warmupSeconds: options.warmupSeconds,
       warmup: { responses: warmup.responses, clean: isClean(warmup, true) },
@@ -333,6 +347,20 @@ function applyPairedRatios(results: ScenarioResult[]): { ratios: number[]; media
   return { ratios: reads.map(ratio), median: ratio(lowerMedian(reads, ratio)), medianP99Ms: p99(lowerMedian(reads, p99)) };
 }
 
+/** `--compare`: the runs in order, two per round (one of each side), as tree ÷ ref ratios. */
+function compareResults(results: ScenarioResult[]): CompareSummary {
+  const rounds: Array<Record<CompareSide, { requestsPerSecond: number; cpuMicrosPerRequest: number }>> = [];
+  for (let index = 0; index + 1 < results.length; index += 2) {
+    const pair = [results[index]!, results[index + 1]!];
+    const figures = (side: CompareSide) => {
+      const run = pair.find((result) => result.side === side)!;
+      return { requestsPerSecond: run.load.requestsPerSecond, cpuMicrosPerRequest: run.server.cpuMicrosPerRequest };
+    };
+    rounds.push({ ref: figures("ref"), tree: figures("tree") });
+  }
+  return compareRounds(rounds);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -343,6 +371,7 @@ async function main(): Promise<void> {
       profile: { type: "boolean", default: false },
       out: { type: "string" },
       paired: { type: "string" },
+      compare: { type: "string" },
     },
   });
   const durationSeconds = Number(values.duration);
@@ -350,21 +379,37 @@ async function main(): Promise<void> {
   const wanted = values.only?.split(",").map((id) => id.trim());
   const unknown = wanted?.filter((id) => !SCENARIOS.some((scenario) => scenario.id === id)) ?? [];
   if (unknown.length > 0 || !(durationSeconds > 0) || !(warmupSeconds >= 0)) {
-    console.error(`usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--only ${SCENARIOS.map((s) => s.id).join(",")}] [--paired N] [--profile]`);
+    console.error(`usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--only ${SCENARIOS.map((s) => s.id).join(",")}] [--paired N] [--compare REF] [--profile]`);
     process.exit(2);
   }
-  const rounds = values.paired === undefined ? 0 : Number(values.paired);
+  const rounds = values.paired === undefined ? (values.compare === undefined ? 0 : 4) : Number(values.paired);
   if (values.paired !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) {
     console.error("--paired takes a number of rounds (>= 1)");
     process.exit(2);
   }
+  let reference: RefCheckout | undefined;
+  if (values.compare !== undefined) {
+    try {
+      reference = checkoutRef(values.compare);
+    } catch (error) {
+      console.error(`--compare ${values.compare}: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(2);
+    }
+  }
   // `--only bare` brings its closing twin along. `--paired N` alternates bare and secret-get N
   // times and closes with bare: each read round is compared with the bare runs on either side.
+  // `--compare REF` runs only reads, from REF's checkout and from this tree, in A B B A order.
   const byId = (id: ScenarioId) => SCENARIOS.find((scenario) => scenario.id === id)!;
-  const scenarios =
-    rounds > 0
-      ? [...Array.from({ length: rounds }, () => [byId("bare"), byId("secret-get")]).flat(), byId("bare-end")]
-      : SCENARIOS.filter((scenario) => !wanted || wanted.includes(scenario.id) || (scenario.id === "bare-end" && wanted.includes("bare")));
+  const sides = reference && {
+    ref: { name: "ref" as const, root: reference.root, label: `@ ${values.compare} (${reference.commit.slice(0, 7)})` },
+    tree: { name: "tree" as const, root: REPO_ROOT, label: "@ working tree" },
+  };
+  const plan: PlannedRun[] = sides
+    ? Array.from({ length: rounds }, (_, index) => roundOrder(index).map((name) => ({ scenario: byId("secret-get"), side: sides[name] }))).flat()
+    : (rounds > 0
+        ? [...Array.from({ length: rounds }, () => [byId("bare"), byId("secret-get")]).flat(), byId("bare-end")]
+        : SCENARIOS.filter((scenario) => !wanted || wanted.includes(scenario.id) || (scenario.id === "bare-end" && wanted.includes("bare")))
+      ).map((scenario) => ({ scenario }));
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const resultsDir = fileURLToPath(new URL("./results", import.meta.url));
   const profileDir = values.profile ? `${resultsDir}/profiles` : undefined;
@@ -378,32 +423,43 @@ async function main(): Promise<void> {
   console.error(`${durationSeconds} s measured after ${warmupSeconds} s warm-up per scenario${profileDir ? "; PROFILING (figures not comparable)" : ""}`);
 
   const results: ScenarioResult[] = [];
-  for (const scenario of scenarios) {
-    console.error(`- ${scenario.label} ...`);
-    const result = await runScenario(scenario, {
+  try {
+    for (const run of plan) {
+      console.error(`- ${run.scenario.label}${run.side ? ` ${run.side.label}` : ""} ...`);
+      const result = await runScenario(run, {
       durationSeconds,
       warmupSeconds,
       ...(values.connections !== undefined && { connections: Number(values.connections) }),
       ...(profileDir && { profileDir }),
       stamp,
-    });
-    results.push(result);
-    console.error(`  ${result.load.requestsPerSecond} req/s, p99 ${result.load.latencyMs.p99} ms, ${result.clean ? "clean" : "INVALID"}`);
-    // Let the previous target's exit and file removal settle before the next one starts.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+      });
+      results.push(result);
+      console.error(`  ${result.load.requestsPerSecond} req/s, p99 ${result.load.latencyMs.p99} ms, ${result.clean ? "clean" : "INVALID"}`);
+      // Let the previous target's exit and file removal settle before the next one starts.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  } finally {
+    reference?.remove();
   }
   const bareRuns = results.filter((result) => result.id === "bare" || result.id === "bare-end");
   if (bareRuns.length > 0) {
     const bareRps = bareRuns.reduce((sum, result) => sum + result.load.requestsPerSecond, 0) / bareRuns.length;
     for (const result of results) result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
   }
-  const paired = rounds > 0 ? applyPairedRatios(results) : undefined;
+  const paired = rounds > 0 && !reference ? applyPairedRatios(results) : undefined;
+  const compared = reference ? compareResults(results) : undefined;
 
 
   console.log("");
   console.log(formatTable(results));
   console.log("");
   for (const line of verdict(results)) console.log(line);
+  if (compared) {
+    console.log(
+      `working tree vs ${values.compare} (${reference!.commit.slice(0, 7)}), ${rounds} rounds: throughput ${compared.throughputRatios.join(", ")} (median ${compared.medianThroughputRatio}); ` +
+        `CPU per read ${compared.cpuRatios.join(", ")} (median ${compared.medianCpuRatio})`,
+    );
+  }
   if (paired) {
     console.log(`paired rounds: ratios ${paired.ratios.map((ratio) => ratio.toFixed(3)).join(", ")}; median ${paired.median.toFixed(3)}; median p99 ${paired.medianP99Ms.toFixed(2)} ms`);
   }
@@ -420,6 +476,7 @@ async function main(): Promise<void> {
     machine,
     results,
     ...(paired && { paired }),
+    ...(compared && { compare: { ref: values.compare, commit: reference!.commit, ...compared } }),
   };
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nwrote ${out}`);

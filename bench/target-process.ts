@@ -1,10 +1,11 @@
 /** The driver's handle on a forked bench/target.ts: start, request/reply over IPC, stop. */
 import { fork, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AuditCounts, TargetMessage, TargetReady, TargetReply, TargetRequest, TargetSpec, TargetStats } from "./protocol.js";
 
-const TARGET = fileURLToPath(new URL("./target.ts", import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** This checkout; `--compare` starts targets from another one (a worktree of the ref). */
+export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 export class TargetProcess {
   private nextId = 1;
@@ -31,10 +32,13 @@ export class TargetProcess {
     });
   }
 
-  /** Forks the target (TypeScript through tsx) and waits until it listens and is set up. */
-  static start(spec: TargetSpec, nodeFlags: string[] = []): Promise<TargetProcess> {
-    const child = fork(TARGET, [JSON.stringify(spec)], {
-      cwd: REPO_ROOT,
+  /**
+   * Forks `<root>/bench/target.ts` (TypeScript through tsx) and waits until it listens and is set
+   * up. `root` defaults to this checkout.
+   */
+  static start(spec: TargetSpec, nodeFlags: string[] = [], root = REPO_ROOT): Promise<TargetProcess> {
+    const child = fork(join(root, "bench", "target.ts"), [JSON.stringify(spec)], {
+      cwd: root,
       execArgv: ["--import", "tsx", ...nodeFlags],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
