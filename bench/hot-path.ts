@@ -387,6 +387,19 @@ async function main(): Promise<void> {
     console.error("--paired takes a number of rounds (>= 1)");
     process.exit(2);
   }
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const resultsDir = fileURLToPath(new URL("./results", import.meta.url));
+  const profileDir = values.profile ? `${resultsDir}/profiles` : undefined;
+  mkdirSync(profileDir ?? resultsDir, { recursive: true });
+
+  const machine: MachineFacts = machineFacts();
+  console.error(
+    `credbroker hot-path bench: ${machine.nproc} CPUs (${machine.cpuModel}), node ${machine.node}, load ${machine.loadAverage.join(" ")}, ` +
+      `fsync p50 ${machine.fsyncMicros.p50} µs p99 ${machine.fsyncMicros.p99} µs`,
+  );
+  console.error(`${durationSeconds} s measured after ${warmupSeconds} s warm-up per scenario${profileDir ? "; PROFILING (figures not comparable)" : ""}`);
+
+  // Checked out last before the runs, so nothing between here and the finally below can leave it behind.
   let reference: RefCheckout | undefined;
   if (values.compare !== undefined) {
     try {
@@ -410,18 +423,6 @@ async function main(): Promise<void> {
         ? [...Array.from({ length: rounds }, () => [byId("bare"), byId("secret-get")]).flat(), byId("bare-end")]
         : SCENARIOS.filter((scenario) => !wanted || wanted.includes(scenario.id) || (scenario.id === "bare-end" && wanted.includes("bare")))
       ).map((scenario) => ({ scenario }));
-  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
-  const resultsDir = fileURLToPath(new URL("./results", import.meta.url));
-  const profileDir = values.profile ? `${resultsDir}/profiles` : undefined;
-  mkdirSync(profileDir ?? resultsDir, { recursive: true });
-
-  const machine: MachineFacts = machineFacts();
-  console.error(
-    `credbroker hot-path bench: ${machine.nproc} CPUs (${machine.cpuModel}), node ${machine.node}, load ${machine.loadAverage.join(" ")}, ` +
-      `fsync p50 ${machine.fsyncMicros.p50} µs p99 ${machine.fsyncMicros.p99} µs`,
-  );
-  console.error(`${durationSeconds} s measured after ${warmupSeconds} s warm-up per scenario${profileDir ? "; PROFILING (figures not comparable)" : ""}`);
-
   const results: ScenarioResult[] = [];
   try {
     for (const run of plan) {
@@ -456,7 +457,7 @@ async function main(): Promise<void> {
   for (const line of verdict(results)) console.log(line);
   if (compared) {
     console.log(
-      `working tree vs ${values.compare} (${reference!.commit.slice(0, 7)}), ${rounds} rounds: throughput ${compared.throughputRatios.join(", ")} (median ${compared.medianThroughputRatio}); ` +
+      `working tree vs ${values.compare} (${reference!.commit.slice(0, 7)}), ${rounds} round${rounds === 1 ? "" : "s"}: throughput ${compared.throughputRatios.join(", ")} (median ${compared.medianThroughputRatio}); ` +
         `CPU per read ${compared.cpuRatios.join(", ")} (median ${compared.medianCpuRatio})`,
     );
   }
