@@ -5,11 +5,11 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { bearerToken, isBearerToken } from "./bearer.js";
 
 /** Shortest scrape token accepted: long enough that guessing it is not a plan. */
 export const MIN_SCRAPE_TOKEN_LENGTH = 16;
 
-const BEARER = "Bearer ";
 const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest();
 
 export class ScrapeToken {
@@ -17,7 +17,8 @@ export class ScrapeToken {
 
   /**
    * Reads the token from `file` (surrounding whitespace ignored).
-   * @throws Error naming the file, never its content, when it cannot be read or is too short.
+   * @throws Error naming the file, never its content, when it cannot be read, is too short, or
+   *   holds characters a bearer token cannot carry (so it could never match).
    */
   static fromFile(file: string): ScrapeToken {
     let token: string;
@@ -27,13 +28,19 @@ export class ScrapeToken {
       throw new Error(`metrics.token_file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
     }
     if (token.length < MIN_SCRAPE_TOKEN_LENGTH) throw new Error(`metrics.token_file ${file} must hold a token of at least ${MIN_SCRAPE_TOKEN_LENGTH} characters`);
+    if (!isBearerToken(token)) throw new Error(`metrics.token_file ${file} must hold a bearer token: letters, digits and ._~+/=- only, at most 4096`);
     return new ScrapeToken(sha256(token));
   }
 
   /** Whether an `Authorization` header carries this token as `Bearer <token>`. */
   matches(authorization: string | undefined): boolean {
-    if (authorization === undefined || !authorization.startsWith(BEARER)) return false;
+    let presented: string;
+    try {
+      presented = bearerToken(authorization);
+    } catch {
+      return false;
+    }
     // Both sides hashed: equal lengths for timingSafeEqual, and nothing learned from the length.
-    return timingSafeEqual(sha256(authorization.slice(BEARER.length)), this.digest);
+    return timingSafeEqual(sha256(presented), this.digest);
   }
 }

@@ -161,6 +161,10 @@ describe("metrics configuration", () => {
       writeFileSync(join(dir, "short"), "short-token\n");
       return join(dir, "short");
     }],
+    ["a token no Authorization header can carry (a space inside)", (dir: string) => {
+      writeFileSync(join(dir, "spaced"), "short-token and more words\n");
+      return join(dir, "spaced");
+    }],
   ])("does not start with %s, naming the file and never its content", async (_title, makeFile) => {
     const file = makeFile(mkdtempSync(join(tmpdir(), "credbroker-scrape-")));
     const started = startTestBroker({ policy: POLICY, config: { metrics: { token_file: file } } });
