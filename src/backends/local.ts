@@ -9,7 +9,7 @@ import type { BackendValue, BackendVersionInfo, ListableBackend, WritableBackend
 
 type LocalStore = Pick<
   Store,
-  "writeSecretVersion" | "getSecretMetadata" | "getEncryptedVersion" | "listVersions" | "deleteSecret" | "ping" | "listSecrets"
+  "writeSecretVersion" | "getEncryptedVersion" | "getCurrentEncryptedVersion" | "listVersions" | "deleteSecret" | "ping" | "listSecrets"
 >;
 
 export class LocalBackend implements WritableBackend, ListableBackend {
@@ -36,13 +36,7 @@ export class LocalBackend implements WritableBackend, ListableBackend {
 
   async read(location: string, version?: number): Promise<BackendValue | undefined> {
     const path = this.prefix + location;
-    let wanted = version;
-    if (wanted === undefined) {
-      const metadata = await this.store.getSecretMetadata(path);
-      if (!metadata || metadata.deletedAt !== null) return undefined;
-      wanted = metadata.currentVersion;
-    }
-    const row = await this.store.getEncryptedVersion(path, wanted);
+    const row = await (version === undefined ? this.store.getCurrentEncryptedVersion(path) : this.store.getEncryptedVersion(path, version));
     if (!row || row.destroyedAt !== null) return undefined;
     const bytes = this.envelope.open({ path, version: row.version }, row);
     return { bytes, version: row.version, createdAt: row.createdAt };

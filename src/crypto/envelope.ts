@@ -5,7 +5,7 @@
  *
  * Layout of each sealed blob: 12-byte IV || ciphertext || 16-byte tag.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from "node:crypto";
 import { BrokerError } from "../errors.js";
 import type { MasterKeyRing } from "./master-key.js";
 
@@ -36,7 +36,7 @@ export function aeadSeal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
   return Buffer.concat([iv, body, cipher.getAuthTag()]);
 }
 
-export function aeadOpen(key: Buffer, blob: Buffer, aad: Buffer): Buffer {
+export function aeadOpen(key: Buffer | KeyObject, blob: Buffer, aad: Buffer): Buffer {
   if (blob.length < IV_BYTES + TAG_BYTES) throw new Error("sealed blob too short");
   const decipher = createDecipheriv("aes-256-gcm", key, blob.subarray(0, IV_BYTES));
   decipher.setAAD(aad);
@@ -61,13 +61,13 @@ interface OpenedRow {
   keyId: string;
   path: string;
   version: number;
-  dataKey: Buffer;
+  dataKey: KeyObject;
   valueAad: Buffer;
   generation: number;
 }
 
 export class Envelope {
-  private readonly dataKeys = new Map<string, Buffer>();
+  private readonly dataKeys = new Map<string, KeyObject>();
   /**
    * In front of `dataKeys`: rows served from the store's row cache are the same objects each
    * time, so their wrapped-key Buffer finds the data key without building the long cache key.
@@ -97,7 +97,9 @@ export class Envelope {
    * Decrypts; a wrong key, a moved row or a tampered blob all throw the same opaque error.
    *
    * Unwrapped data keys are cached (bounded), so a read costs one AES-GCM operation instead of
-   * two; the master key that unwraps them is in this process's memory anyway. The cache key holds
+   * two; the master key that unwraps them is in this process's memory anyway. They are kept as
+   * KeyObjects: a decipher built from one skips importing raw key bytes (about a quarter of the
+   * operation's cost for a short value). The cache key holds
    * the wrapped key itself, so a changed or tampered wrapped key is unwrapped (and checked) again.
    */
   open(context: EnvelopeContext, sealed: Sealed): Buffer {
@@ -115,7 +117,9 @@ export class Envelope {
     try {
       let dataKey = this.dataKeys.get(cacheKey);
       if (!dataKey) {
-        dataKey = aeadOpen(this.ring.key(sealed.keyId), sealed.wrappedKey, associatedData("key", context));
+        const raw = aeadOpen(this.ring.key(sealed.keyId), sealed.wrappedKey, associatedData("key", context));
+        dataKey = createSecretKey(raw);
+        raw.fill(0);
         if (this.dataKeys.size >= DATA_KEY_CACHE_ENTRIES) this.forgetDataKeys();
         this.dataKeys.set(cacheKey, dataKey);
       }
@@ -129,7 +133,7 @@ export class Envelope {
     }
   }
 
-  private openValue(dataKey: Buffer, ciphertext: Buffer, valueAad: Buffer, context: EnvelopeContext): Buffer {
+  private openValue(dataKey: KeyObject, ciphertext: Buffer, valueAad: Buffer, context: EnvelopeContext): Buffer {
     try {
       return aeadOpen(dataKey, ciphertext, valueAad);
     } catch (error) {
@@ -137,9 +141,8 @@ export class Envelope {
     }
   }
 
-  /** Wipes and drops every cached data key. */
+  /** Drops every cached data key (KeyObjects hold their bytes outside the JS heap: freed, not wiped). */
   forgetDataKeys(): void {
-    for (const key of this.dataKeys.values()) key.fill(0);
     this.dataKeys.clear();
     this.generation += 1;
   }

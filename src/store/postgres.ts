@@ -386,6 +386,17 @@ export class PostgresStore implements Store {
     });
   }
 
+  getCurrentEncryptedVersion(path: string): Promise<EncryptedVersion | undefined> {
+    return this.guard("getCurrentEncryptedVersion", async () => {
+      const [row] = await this.db
+        .select({ version: t.secretVersions })
+        .from(t.secrets)
+        .innerJoin(t.secretVersions, and(eq(t.secretVersions.path, t.secrets.path), eq(t.secretVersions.version, t.secrets.currentVersion)))
+        .where(and(eq(t.secrets.path, path), isNull(t.secrets.deletedAt)));
+      return row?.version;
+    });
+  }
+
   listVersions(path: string): Promise<SecretVersionInfo[]> {
     return this.guard("listVersions", () =>
       this.db

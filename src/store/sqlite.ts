@@ -305,12 +305,18 @@ export class SqliteStore implements Store {
   }
 
   getSecretMetadata(path: string): Promise<SecretMetadata | undefined> {
-    return guarded("getSecretMetadata", () =>
-      this.secretRows.get(`meta:${path}`, () => {
-        const row = this.statements.secret.get({ path });
-        return row && { ...row, labels: parseLabels(row.labels) };
-      }) as SecretMetadata | undefined,
-    );
+    return guarded("getSecretMetadata", () => this.metadataRow(path));
+  }
+
+  private metadataRow(path: string): SecretMetadata | undefined {
+    return this.secretRows.get(`meta:${path}`, () => {
+      const row = this.statements.secret.get({ path });
+      return row && { ...row, labels: parseLabels(row.labels) };
+    }) as SecretMetadata | undefined;
+  }
+
+  private versionRow(path: string, version: number): EncryptedVersion | undefined {
+    return this.secretRows.get(`version:${path}\u0000${version}`, () => this.statements.version.get({ path, version })) as EncryptedVersion | undefined;
   }
 
   listSecrets(prefix: string): Promise<SecretMetadata[]> {
@@ -326,7 +332,14 @@ export class SqliteStore implements Store {
   }
 
   getEncryptedVersion(path: string, version: number): Promise<EncryptedVersion | undefined> {
-    return guarded("getEncryptedVersion", () => this.secretRows.get(`version:${path}\u0000${version}`, () => this.statements.version.get({ path, version })) as EncryptedVersion | undefined);
+    return guarded("getEncryptedVersion", () => this.versionRow(path, version));
+  }
+
+  getCurrentEncryptedVersion(path: string): Promise<EncryptedVersion | undefined> {
+    return guarded("getCurrentEncryptedVersion", () => {
+      const metadata = this.metadataRow(path);
+      return metadata && metadata.deletedAt === null ? this.versionRow(path, metadata.currentVersion) : undefined;
+    });
   }
 
   listVersions(path: string) {

@@ -112,6 +112,12 @@ export interface Store {
   getSecretMetadata(path: string): Promise<SecretMetadata | undefined>;
   listSecrets(prefix: string): Promise<SecretMetadata[]>;
   getEncryptedVersion(path: string, version: number): Promise<EncryptedVersion | undefined>;
+  /**
+   * The current version of a live secret, in one read (the read path's lookup: one round trip on
+   * PostgreSQL instead of metadata then version). Undefined when the path does not exist or the
+   * secret was deleted; a destroyed version is returned as it is (`destroyedAt` set).
+   */
+  getCurrentEncryptedVersion(path: string): Promise<EncryptedVersion | undefined>;
   listVersions(path: string): Promise<SecretVersionInfo[]>;
   /** Soft-deletes the metadata and destroys every version's ciphertext. */
   deleteSecret(path: string, now: number): Promise<boolean>;

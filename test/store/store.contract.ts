@@ -334,6 +334,19 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.listVersions("db/nothing")).toEqual([]);
       });
 
+      it("reads the current version of a live secret in one call, and nothing once it is deleted", async () => {
+        await store.writeSecretVersion(write("db/pw", T0));
+        expect((await store.getCurrentEncryptedVersion("db/pw"))?.version).toBe(1);
+        await store.writeSecretVersion(write("db/pw", T0 + 1));
+        expect(await store.getCurrentEncryptedVersion("db/pw")).toEqual(await store.getEncryptedVersion("db/pw", 2));
+        expect(await store.getCurrentEncryptedVersion("db/nothing")).toBeUndefined();
+        expect(await store.getCurrentEncryptedVersion("db")).toBeUndefined();
+        await store.deleteSecret("db/pw", T0 + 2);
+        expect(await store.getCurrentEncryptedVersion("db/pw")).toBeUndefined();
+        expect(await store.writeSecretVersion(write("db/pw", T0 + 3))).toBe(3);
+        expect(await store.getCurrentEncryptedVersion("db/pw")).toMatchObject({ version: 3, destroyedAt: null, ciphertext: Buffer.from("ct-db/pw-3\u0000\u00ff", "latin1") });
+      });
+
       it("lists versions oldest first without ciphertext", async () => {
         await store.writeSecretVersion(write("db/pw", T0));
         await store.writeSecretVersion(write("db/pw", T0 + 1, { createdBy: "system:rotation" }));

@@ -63,13 +63,13 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
  * URL normalisation turns `a/../b` into `b` before routing; a secret name is never allowed to hold
  * dot segments, so the raw request path is checked and refused like any invalid name.
  */
-export const rejectDotSegments: MiddlewareHandler<AppEnv> = async function rejectDotSegments(c, next) {
+export const rejectDotSegments: MiddlewareHandler<AppEnv> = function rejectDotSegments(c, next) {
   const raw = c.env?.incoming?.url ?? "";
   const query = raw.indexOf("?");
   const path = query < 0 ? raw : raw.slice(0, query);
   // Most names hold neither a dot nor a percent sign: skip the pattern for them.
   if ((path.includes(".") || path.includes("%")) && /(^|\/)(\.|%2e){1,2}(\/|$)/i.test(path)) throw new BrokerError("invalid_path", "a secret name cannot contain . or .. segments");
-  await next();
+  return next();
 };
 
 export function parseJsonOr400(text: string): unknown {
