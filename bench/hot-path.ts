@@ -1,16 +1,17 @@
 /**
  * `npm run bench`: the hot-path benchmark. See docs/benchmarks.md for what it measures and why.
  *
- * Each scenario forks a fresh target process (bench/target.ts: a bare hono app, or a real broker
- * on a SQLite file with synchronous=FULL) and loads it from this process with autocannon over
- * loopback: a warm-up, then the measured window, same settings for the bare app and the broker.
+ * Each scenario forks a fresh target process (bench/target.ts: a bare hono app, the calibration
+ * of bench/minimal-target.ts, or a real broker on a SQLite file with synchronous=FULL) and loads
+ * it from this process with autocannon over loopback: a warm-up, then the measured window, same
+ * settings for every target.
  * Every response is checked (status and body); every 2xx read must have its audit record
  * committed. Prints a table and writes bench/results/hot-path-<timestamp>.json.
  *
  *   npm run bench                                  # all scenarios, 50 connections, 3 s + 10 s each
  *   npm run bench -- --only bare,secret-get        # a subset
  *   npm run bench -- --profile --only secret-get   # also profile the broker in the measured window
- *   npm run bench -- --paired 3                    # bare, read, bare, read, bare, read, bare: median ratio
+ *   npm run bench -- --paired 3                    # (bare, calibration, read) x 3, bare: median ratios
  *   npm run bench -- --compare HEAD [--paired 4]   # reads from HEAD's checkout vs this tree, A B B A ...
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -29,7 +30,7 @@ const TARGET_RATIO = 0.3;
 const TARGET_P99_MS = 10;
 const BATCH_SIZE = 5;
 
-type ScenarioId = "bare" | "secret-get" | "secret-batch" | "secret-get-info-log" | "token" | "bare-end";
+type ScenarioId = "bare" | "minimal" | "secret-get" | "secret-batch" | "secret-get-info-log" | "token" | "bare-end";
 
 interface Scenario {
   id: ScenarioId;
@@ -100,11 +101,26 @@ const BARE: Scenario = {
 };
 
 /**
+ * The calibration: the same read against bench/minimal-target.ts, which does the issue's hot-path
+ * list and nothing else. Its ratio to bare is what this machine allows a durable read path at all;
+ * the broker's ratio to it is the cost of the product's own work.
+ */
+const MINIMAL: Scenario = {
+  id: "minimal",
+  label: "minimal hot path (calibration)",
+  target: { kind: "minimal" },
+  connections: 50,
+  audit: { key: "secret.read:allowed", perResponse: 1 },
+  request: secretGet,
+};
+
+/**
  * In run order. The bare app runs first and again last: on a shared machine the capacity drifts,
  * and the ratio divides by the mean of the two bare runs that bracket the broker's.
  */
 const SCENARIOS: Scenario[] = [
   BARE,
+  MINIMAL,
   {
     id: "secret-get",
     label: "GET /v1/secrets/{path}",
@@ -306,6 +322,13 @@ function verdict(results: ScenarioResult[]): string[] {
         `p99 ${get.load.latencyMs.p99.toFixed(2)} ms (target < ${TARGET_P99_MS} ms: ${p99Ok ? "met" : "MISSED"})`,
     );
   }
+  const minimal = results.filter((result) => result.id === "minimal");
+  if (get && minimal.length === 1 && minimal[0]!.ratioToBare !== undefined) {
+    lines.push(
+      `calibration (the issue's list only): ${minimal[0]!.ratioToBare.toFixed(3)} of bare; ` +
+        `the broker reaches ${(get.load.requestsPerSecond / minimal[0]!.load.requestsPerSecond).toFixed(3)} of it`,
+    );
+  }
   const info = results.find((result) => result.id === "secret-get-info-log");
   if (get && info) {
     const rps = (info.load.requestsPerSecond / get.load.requestsPerSecond - 1) * 100;
@@ -328,23 +351,48 @@ function lowerMedian<T>(items: T[], key: (item: T) => number): T {
   return [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)]!;
 }
 
+interface PairedSummary {
+  ratios: number[];
+  median: number;
+  medianP99Ms: number;
+  /** The calibration's ratios to bare, and each round's broker ÷ calibration. */
+  minimalRatios: number[];
+  brokerToMinimal: number[];
+}
+
 /**
- * `--paired`: sets each secret-get run's ratio to its throughput divided by the mean of the bare
- * runs just before and just after it (the bare app's speed drifts with the machine's other load;
- * neighbours share that drift), and returns the ratios with their medians.
+ * `--paired`: sets each secret-get and calibration run's ratio to its throughput divided by the
+ * mean of the nearest bare runs before and after it (the bare app's speed drifts with the
+ * machine's other load; neighbours share that drift), and returns the ratios with their medians.
  */
-function applyPairedRatios(results: ScenarioResult[]): { ratios: number[]; median: number; medianP99Ms: number } {
+function applyPairedRatios(results: ScenarioResult[]): PairedSummary {
+  const isBare = (run: ScenarioResult) => run.id === "bare" || run.id === "bare-end";
   const reads: ScenarioResult[] = [];
+  const minimal: ScenarioResult[] = [];
+  const brokerToMinimal: number[] = [];
   results.forEach((result, index) => {
-    if (result.id !== "secret-get") return;
-    const neighbours = [results[index - 1], results[index + 1]].filter((run) => run?.id === "bare" || run?.id === "bare-end");
-    const bareRps = neighbours.reduce((sum, run) => sum + run!.load.requestsPerSecond, 0) / neighbours.length;
+    if (result.id !== "secret-get" && result.id !== "minimal") return;
+    const before = results.slice(0, index).findLast(isBare);
+    const after = results.slice(index + 1).find(isBare);
+    const neighbours = [before, after].filter((run) => run !== undefined);
+    const bareRps = neighbours.reduce((sum, run) => sum + run.load.requestsPerSecond, 0) / neighbours.length;
     result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
-    reads.push(result);
+    if (result.id === "minimal") minimal.push(result);
+    else {
+      reads.push(result);
+      const calibration = results[index - 1];
+      if (calibration?.id === "minimal") brokerToMinimal.push(Math.round((result.load.requestsPerSecond / calibration.load.requestsPerSecond) * 1000) / 1000);
+    }
   });
   const ratio = (result: ScenarioResult) => result.ratioToBare!;
   const p99 = (result: ScenarioResult) => result.load.latencyMs.p99;
-  return { ratios: reads.map(ratio), median: ratio(lowerMedian(reads, ratio)), medianP99Ms: p99(lowerMedian(reads, p99)) };
+  return {
+    ratios: reads.map(ratio),
+    median: ratio(lowerMedian(reads, ratio)),
+    medianP99Ms: p99(lowerMedian(reads, p99)),
+    minimalRatios: minimal.map(ratio),
+    brokerToMinimal,
+  };
 }
 
 /** `--compare`: the runs in order, two per round (one of each side), as tree ÷ ref ratios. */
@@ -409,8 +457,9 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  // `--only bare` brings its closing twin along. `--paired N` alternates bare and secret-get N
-  // times and closes with bare: each read round is compared with the bare runs on either side.
+  // `--only bare` brings its closing twin along. `--paired N` runs bare, the calibration and
+  // secret-get N times and closes with bare: each read is compared with the bare runs on either
+  // side, and with the calibration just before it.
   // `--compare REF` runs only reads, from REF's checkout and from this tree, in A B B A order.
   const byId = (id: ScenarioId) => SCENARIOS.find((scenario) => scenario.id === id)!;
   const sides = reference && {
@@ -420,7 +469,7 @@ async function main(): Promise<void> {
   const plan: PlannedRun[] = sides
     ? Array.from({ length: rounds }, (_, index) => roundOrder(index).map((name) => ({ scenario: byId("secret-get"), side: sides[name] }))).flat()
     : (rounds > 0
-        ? [...Array.from({ length: rounds }, () => [byId("bare"), byId("secret-get")]).flat(), byId("bare-end")]
+        ? [...Array.from({ length: rounds }, () => [byId("bare"), byId("minimal"), byId("secret-get")]).flat(), byId("bare-end")]
         : SCENARIOS.filter((scenario) => !wanted || wanted.includes(scenario.id) || (scenario.id === "bare-end" && wanted.includes("bare")))
       ).map((scenario) => ({ scenario }));
   const results: ScenarioResult[] = [];
@@ -463,6 +512,10 @@ async function main(): Promise<void> {
   }
   if (paired) {
     console.log(`paired rounds: ratios ${paired.ratios.map((ratio) => ratio.toFixed(3)).join(", ")}; median ${paired.median.toFixed(3)}; median p99 ${paired.medianP99Ms.toFixed(2)} ms`);
+    console.log(
+      `calibration (minimal hot path) vs bare: ${paired.minimalRatios.map((ratio) => ratio.toFixed(3)).join(", ")}; ` +
+        `broker ÷ calibration: ${paired.brokerToMinimal.map((ratio) => ratio.toFixed(3)).join(", ")} (median ${lowerMedian(paired.brokerToMinimal, (ratio) => ratio).toFixed(3)})`,
+    );
   }
   for (const result of results) if (result.profile) console.log(`\n${formatProfileSummary(result.profile)}`);
 

@@ -24,6 +24,8 @@ export const BARE_RESPONSE = {
 /** What the target process runs. */
 export type TargetSpec =
   | { kind: "bare" }
+  /** The calibration: the hot-path list and nothing else (bench/minimal-target.ts). */
+  | { kind: "minimal" }
   | {
       kind: "broker";
       /** "silent" for the measured runs; "info" writes every request line to /dev/null through pino. */

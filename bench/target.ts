@@ -5,16 +5,12 @@
  * registered server and a broker token). It reports `ready` over IPC, answers `stats`,
  * `audit-counts` and `profile-start`/`profile-stop`, and on `stop` closes and exits normally.
  */
-import { serve, type ServerType } from "@hono/node-server";
-import Database from "better-sqlite3";
 import { Hono } from "hono";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { pino } from "pino";
 import { initialiseStore } from "../src/bootstrap.js";
 import { parseConfig } from "../src/config.js";
@@ -22,36 +18,9 @@ import { MasterKeyRing } from "../src/crypto/master-key.js";
 import { createLogger } from "../src/logger.js";
 import { startBroker, type RunningBroker } from "../src/main.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
-import { BARE_RESPONSE, BENCH_SERVER_ID, type AuditCounts, type TargetReady, type TargetReply, type TargetRequest, type TargetSpec, type TargetStats } from "./protocol.js";
-
-interface Running {
-  ready: TargetReady;
-  stats(): Promise<TargetStats>;
-  auditCounts(): AuditCounts;
-  stop(): Promise<void>;
-}
-
-async function listen(fetch: (request: Request) => Response | Promise<Response>): Promise<{ server: ServerType; url: string }> {
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const started = serve({ fetch, hostname: "127.0.0.1", port: 0 }, () => resolve(started));
-    started.once("error", reject);
-  });
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://127.0.0.1:${port}` };
-}
-
-function closeServer(server: ServerType): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-  });
-}
-
-function processStats(): TargetStats {
-  const cpu = process.cpuUsage();
-  const elu = performance.eventLoopUtilization();
-  return { cpuUserMicros: cpu.user, cpuSystemMicros: cpu.system, eluIdleMs: elu.idle, eluActiveMs: elu.active, rssBytes: process.memoryUsage.rss() };
-}
+import { startMinimal } from "./minimal-target.js";
+import { BARE_RESPONSE, BENCH_SERVER_ID, type TargetReady, type TargetReply, type TargetRequest, type TargetSpec, type TargetStats } from "./protocol.js";
+import { closeServer, committedAuditCounts, listen, processStats, type Running } from "./target-kit.js";
 
 async function startBare(): Promise<Running> {
   const app = new Hono();
@@ -183,16 +152,7 @@ async function startBenchBrokerIn(dir: string, spec: BrokerSpec): Promise<Runnin
       const value = (suffix: string) => metric.values.find((entry) => entry.metricName === `credbroker_audit_batch_size${suffix}`)?.value ?? 0;
       return { ...processStats(), auditBatches: { count: value("_count"), records: value("_sum") }, auditCommitTime: commitTime.snapshot() };
     },
-    auditCounts() {
-      // A separate read-only connection sees exactly what was committed (WAL readers see commits).
-      const db = new Database(databaseFile, { readonly: true });
-      try {
-        const rows = db.prepare("SELECT action, outcome, count(*) AS n FROM audit_events GROUP BY action, outcome").all() as Array<{ action: string; outcome: string; n: number }>;
-        return Object.fromEntries(rows.map((row) => [`${row.action}:${row.outcome}`, row.n]));
-      } finally {
-        db.close();
-      }
-    },
+    auditCounts: () => committedAuditCounts(databaseFile),
     async stop() {
       await broker.close();
       logger.flush();
@@ -232,7 +192,7 @@ class Profiler {
 async function main(): Promise<void> {
   if (!process.send) throw new Error("bench/target.ts is forked by bench/hot-path.ts (it talks over IPC)");
   const spec = JSON.parse(process.argv[2] ?? "") as TargetSpec;
-  const running = spec.kind === "bare" ? await startBare() : await startBenchBroker(spec);
+  const running = spec.kind === "bare" ? await startBare() : spec.kind === "minimal" ? await startMinimal() : await startBenchBroker(spec);
   const profiler = new Profiler();
   process.on("message", (raw) => {
     const request = raw as TargetRequest;
