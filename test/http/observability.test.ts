@@ -52,6 +52,15 @@ describe("observability and events", () => {
     expect(metrics).not.toContain("s3cr3t");
   });
 
+  it("answers a secret read with its request id, nosniff and no-store, and only the headers the API documents", async () => {
+    const { headers } = await b.call("GET", "/v1/secrets/app/key", { token: appToken });
+    expect(headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(headers.get("x-content-type-options")).toBe("nosniff");
+    expect(headers.get("cache-control")).toBe("no-store");
+    expect(headers.get("content-type")).toMatch(/^application\/json/);
+    expect([...headers.keys()].sort()).toEqual(["cache-control", "connection", "content-length", "content-type", "date", "keep-alive", "x-content-type-options", "x-request-id"]);
+  });
+
   it("writes one log line per request with request id, server, route, status and latency", async () => {
     const { headers } = await b.call("GET", "/v1/secrets/app/key", { token: appToken, headers: { "x-request-id": "client-chosen-1" } });
     const requestId = headers.get("x-request-id")!;
