@@ -23,6 +23,7 @@ import { machineFacts, type MachineFacts } from "./machine.js";
 import { formatProfileSummary, summariseProfile, type ProfileSummary } from "./profile-summary.js";
 import { BARE_RESPONSE, type AuditCounts, type TargetReady, type TargetSpec, type TargetStats } from "./protocol.js";
 import { checkoutRef, compareRounds, roundOrder, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
+import { applyPairedRatios, lowerMedian } from "./paired.js";
 import { REPO_ROOT, TargetProcess } from "./target-process.js";
 
 /** The issue's target for the hot path at 50 connections. */
@@ -346,55 +347,6 @@ function verdict(results: ScenarioResult[]): string[] {
   return lines;
 }
 
-/** The lower middle of `items` ordered by `key` (the median for an odd count). */
-function lowerMedian<T>(items: T[], key: (item: T) => number): T {
-  return [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)]!;
-}
-
-interface PairedSummary {
-  ratios: number[];
-  median: number;
-  medianP99Ms: number;
-  /** The calibration's ratios to bare, and each round's broker ÷ calibration. */
-  minimalRatios: number[];
-  brokerToMinimal: number[];
-}
-
-/**
- * `--paired`: sets each secret-get and calibration run's ratio to its throughput divided by the
- * mean of the nearest bare runs before and after it (the bare app's speed drifts with the
- * machine's other load; neighbours share that drift), and returns the ratios with their medians.
- */
-function applyPairedRatios(results: ScenarioResult[]): PairedSummary {
-  const isBare = (run: ScenarioResult) => run.id === "bare" || run.id === "bare-end";
-  const reads: ScenarioResult[] = [];
-  const minimal: ScenarioResult[] = [];
-  const brokerToMinimal: number[] = [];
-  results.forEach((result, index) => {
-    if (result.id !== "secret-get" && result.id !== "minimal") return;
-    const before = results.slice(0, index).findLast(isBare);
-    const after = results.slice(index + 1).find(isBare);
-    const neighbours = [before, after].filter((run) => run !== undefined);
-    const bareRps = neighbours.reduce((sum, run) => sum + run.load.requestsPerSecond, 0) / neighbours.length;
-    result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
-    if (result.id === "minimal") minimal.push(result);
-    else {
-      reads.push(result);
-      const calibration = results[index - 1];
-      if (calibration?.id === "minimal") brokerToMinimal.push(Math.round((result.load.requestsPerSecond / calibration.load.requestsPerSecond) * 1000) / 1000);
-    }
-  });
-  const ratio = (result: ScenarioResult) => result.ratioToBare!;
-  const p99 = (result: ScenarioResult) => result.load.latencyMs.p99;
-  return {
-    ratios: reads.map(ratio),
-    median: ratio(lowerMedian(reads, ratio)),
-    medianP99Ms: p99(lowerMedian(reads, p99)),
-    minimalRatios: minimal.map(ratio),
-    brokerToMinimal,
-  };
-}
-
 /** `--compare`: the runs in order, two per round (one of each side), as tree ÷ ref ratios. */
 function compareResults(results: ScenarioResult[]): CompareSummary {
   const rounds: Array<Record<CompareSide, { requestsPerSecond: number; cpuMicrosPerRequest: number }>> = [];
@@ -514,7 +466,8 @@ async function main(): Promise<void> {
     console.log(`paired rounds: ratios ${paired.ratios.map((ratio) => ratio.toFixed(3)).join(", ")}; median ${paired.median.toFixed(3)}; median p99 ${paired.medianP99Ms.toFixed(2)} ms`);
     console.log(
       `calibration (minimal hot path) vs bare: ${paired.minimalRatios.map((ratio) => ratio.toFixed(3)).join(", ")}; ` +
-        `broker ÷ calibration: ${paired.brokerToMinimal.map((ratio) => ratio.toFixed(3)).join(", ")} (median ${lowerMedian(paired.brokerToMinimal, (ratio) => ratio).toFixed(3)})`,
+        `broker ÷ calibration: ${paired.brokerToMinimal.map((ratio) => ratio.toFixed(3)).join(", ")}` +
+        (paired.brokerToMinimal.length > 0 ? ` (median ${lowerMedian(paired.brokerToMinimal, (ratio) => ratio).toFixed(3)})` : ""),
     );
   }
   for (const result of results) if (result.profile) console.log(`\n${formatProfileSummary(result.profile)}`);

@@ -1,0 +1,61 @@
+/**
+ * `--paired` arithmetic: each read (and calibration) run against the bare runs around it, and
+ * each read against the calibration run just before it. Kept apart from the driver so it is tested.
+ */
+
+/** What the arithmetic needs of a run, in run order. */
+export interface PairedRun {
+  id: string;
+  load: { requestsPerSecond: number; latencyMs: { p99: number } };
+  /** Set here for reads and calibration runs. */
+  ratioToBare?: number;
+}
+
+/** The lower middle of `items` ordered by `key` (the median for an odd count). */
+export function lowerMedian<T>(items: T[], key: (item: T) => number): T {
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)]!;
+}
+
+export interface PairedSummary {
+  ratios: number[];
+  median: number;
+  medianP99Ms: number;
+  /** The calibration's ratios to bare, and each round's broker ÷ calibration. */
+  minimalRatios: number[];
+  brokerToMinimal: number[];
+}
+
+/**
+ * `--paired`: sets each secret-get and calibration run's ratio to its throughput divided by the
+ * mean of the nearest bare runs before and after it (the bare app's speed drifts with the
+ * machine's other load; neighbours share that drift), and returns the ratios with their medians.
+ */
+export function applyPairedRatios(results: PairedRun[]): PairedSummary {
+  const isBare = (run: PairedRun) => run.id === "bare" || run.id === "bare-end";
+  const reads: PairedRun[] = [];
+  const minimal: PairedRun[] = [];
+  const brokerToMinimal: number[] = [];
+  results.forEach((result, index) => {
+    if (result.id !== "secret-get" && result.id !== "minimal") return;
+    const before = results.slice(0, index).findLast(isBare);
+    const after = results.slice(index + 1).find(isBare);
+    const neighbours = [before, after].filter((run) => run !== undefined);
+    const bareRps = neighbours.reduce((sum, run) => sum + run.load.requestsPerSecond, 0) / neighbours.length;
+    result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
+    if (result.id === "minimal") minimal.push(result);
+    else {
+      reads.push(result);
+      const calibration = results[index - 1];
+      if (calibration?.id === "minimal") brokerToMinimal.push(Math.round((result.load.requestsPerSecond / calibration.load.requestsPerSecond) * 1000) / 1000);
+    }
+  });
+  const ratio = (result: PairedRun) => result.ratioToBare!;
+  const p99 = (result: PairedRun) => result.load.latencyMs.p99;
+  return {
+    ratios: reads.map(ratio),
+    median: ratio(lowerMedian(reads, ratio)),
+    medianP99Ms: p99(lowerMedian(reads, p99)),
+    minimalRatios: minimal.map(ratio),
+    brokerToMinimal,
+  };
+}
