@@ -99,8 +99,8 @@ export class Envelope {
    * Unwrapped data keys are cached (bounded), so a read costs one AES-GCM operation instead of
    * two; the master key that unwraps them is in this process's memory anyway. They are kept as
    * KeyObjects: a decipher built from one skips importing raw key bytes (about a quarter of the
-   * operation's cost for a short value). The cache key holds
-   * the wrapped key itself, so a changed or tampered wrapped key is unwrapped (and checked) again.
+   * operation's cost for a short value). The cache key holds the wrapped key itself, so a changed
+   * or tampered wrapped key is unwrapped (and checked) again.
    */
   open(context: EnvelopeContext, sealed: Sealed): Buffer {
     const opened = this.openedRows.get(sealed.wrappedKey);

@@ -12,6 +12,14 @@ export function isBearerToken(token: string): boolean {
 }
 
 /**
+ * The text after `Bearer ` without any check of it, or undefined: only for looking up tokens that
+ * passed {@link bearerToken} and verification before (a cache hit proves the same checks held).
+ */
+export function uncheckedBearer(header: string | undefined): string | undefined {
+  return header !== undefined && header.startsWith(BEARER) ? header.slice(BEARER.length) : undefined;
+}
+
+/**
  * The token of `Authorization: Bearer <token>`.
  * @throws BrokerError `unauthorized` when the header is missing or malformed.
  */

@@ -10,7 +10,9 @@ export class RowCache<V> {
   constructor(private readonly maxEntries = 10_000) {}
 
   get(key: string, load: () => V): V {
-    if (this.rows.has(key)) return this.rows.get(key)!;
+    // One lookup: absence is never stored (below), so undefined means "not cached".
+    const cached = this.rows.get(key);
+    if (cached !== undefined) return cached;
     const value = load();
     // Absence is not cached: a row created by another path (a migration, a restore) is found at once.
     if (value !== undefined) {

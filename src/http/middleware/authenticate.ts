@@ -13,7 +13,7 @@ import type { OperatorService } from "../../operators/service.js";
 import { roleHasPermission } from "../../policy/evaluate.js";
 import type { OperatorPermission, PolicySet } from "../../policy/types.js";
 import type { Store } from "../../store/store.js";
-import { bearerToken } from "../bearer.js";
+import { bearerToken, uncheckedBearer } from "../bearer.js";
 import type { AppEnv } from "../context.js";
 import { requestMeta } from "../request.js";
 
@@ -41,24 +41,10 @@ export function createAuthenticators(deps: AuthenticateDeps) {
 
   /** Requires a valid broker token of an enabled server. */
   const requireServer: MiddlewareHandler<AppEnv> = async function requireServer(c, next) {
-    let token: string;
-    try {
-      token = bearerToken(c.req.header("authorization"));
-    } catch (error) {
-      await deny(c, "anonymous", "anonymous", "missing_token");
-      throw error;
-    }
-    if (looksLikeOperatorToken(token)) {
-      await deny(c, "anonymous", "anonymous", "operator_token_on_server_route");
-      throw new BrokerError("forbidden", "this route is for MCP servers; operator tokens cannot read secrets here (use the admin API)");
-    }
-    let claims;
-    try {
-      claims = deps.tokens.verifiedBefore(token) ?? (await deps.tokens.verify(token));
-    } catch (error) {
-      await deny(c, "anonymous", "anonymous", error instanceof BrokerError ? `invalid_token: ${error.message}` : "invalid_token");
-      throw error;
-    }
+    const header = c.req.header("authorization");
+    // The tokens a server presents over and over are found first; anything else takes every check.
+    const cached = deps.tokens.verifiedBefore(uncheckedBearer(header) ?? "");
+    const claims = cached ?? (await verifyServerToken(c, header));
     const server = await deps.store.getServer(claims.serverId);
     if (!server || server.disabledAt !== null) {
       await deny(c, claims.serverId, "server", server ? "server_disabled" : "unknown_server");
@@ -71,6 +57,27 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     c.set("principal", { kind: "server", serverId: server.id, tokenId: claims.tokenId, expiresAt: claims.expiresAt });
     c.set("tokenRef", deps.tokenRef(claims.tokenId));
     await next();
+  };
+
+  /** Parses and verifies a server's bearer token; every refusal is audited. */
+  const verifyServerToken = async (c: Parameters<MiddlewareHandler<AppEnv>>[0], header: string | undefined) => {
+    let token: string;
+    try {
+      token = bearerToken(header);
+    } catch (error) {
+      await deny(c, "anonymous", "anonymous", "missing_token");
+      throw error;
+    }
+    if (looksLikeOperatorToken(token)) {
+      await deny(c, "anonymous", "anonymous", "operator_token_on_server_route");
+      throw new BrokerError("forbidden", "this route is for MCP servers; operator tokens cannot read secrets here (use the admin API)");
+    }
+    try {
+      return await deps.tokens.verify(token);
+    } catch (error) {
+      await deny(c, "anonymous", "anonymous", error instanceof BrokerError ? `invalid_token: ${error.message}` : "invalid_token");
+      throw error;
+    }
   };
 
   /** Requires an operator token whose role holds `permission` under the current policy. */
