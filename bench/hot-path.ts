@@ -22,7 +22,7 @@ import { isClean, runLoad, type LoadFigures, type LoadSpec } from "./load.js";
 import { machineFacts, type MachineFacts } from "./machine.js";
 import { formatProfileSummary, summariseProfile, type ProfileSummary } from "./profile-summary.js";
 import { BARE_RESPONSE, type AuditCounts, type TargetReady, type TargetSpec, type TargetStats } from "./protocol.js";
-import { checkoutRef, compareRounds, roundOrder, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
+import { checkoutRef, compareRounds, roundOrder, type CompareFigures, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
 import { applyPairedRatios, lowerMedian } from "./paired.js";
 import { REPO_ROOT, TargetProcess } from "./target-process.js";
 
@@ -349,7 +349,7 @@ function verdict(results: ScenarioResult[]): string[] {
 
 /** `--compare`: the runs in order, two per round (one of each side), as tree ÷ ref ratios. */
 function compareResults(results: ScenarioResult[]): CompareSummary {
-  const rounds: Array<Record<CompareSide, { requestsPerSecond: number; cpuMicrosPerRequest: number }>> = [];
+  const rounds: Array<Record<CompareSide, CompareFigures>> = [];
   for (let index = 0; index + 1 < results.length; index += 2) {
     const pair = [results[index]!, results[index + 1]!];
     const figures = (side: CompareSide) => {

@@ -2,7 +2,8 @@
 import { BrokerError } from "../errors.js";
 
 const BEARER = "Bearer ";
-const MAX_TOKEN_LENGTH = 4096;
+/** Longest token accepted in a bearer header. */
+export const MAX_TOKEN_LENGTH = 4096;
 const TOKEN_CHARACTERS = /^[A-Za-z0-9._~+/=-]+$/;
 const MALFORMED_BEARER = "missing or malformed bearer token (Authorization: Bearer ...)";
 

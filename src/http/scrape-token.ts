@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { bearerToken, isBearerToken } from "./bearer.js";
+import { bearerToken, isBearerToken, MAX_TOKEN_LENGTH } from "./bearer.js";
 
 /** Shortest scrape token accepted: long enough that guessing it is not a plan. */
 export const MIN_SCRAPE_TOKEN_LENGTH = 16;
@@ -28,7 +28,7 @@ export class ScrapeToken {
       throw new Error(`metrics.token_file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? "error"})`);
     }
     if (token.length < MIN_SCRAPE_TOKEN_LENGTH) throw new Error(`metrics.token_file ${file} must hold a token of at least ${MIN_SCRAPE_TOKEN_LENGTH} characters`);
-    if (!isBearerToken(token)) throw new Error(`metrics.token_file ${file} must hold a bearer token: letters, digits and ._~+/=- only, at most 4096`);
+    if (!isBearerToken(token)) throw new Error(`metrics.token_file ${file} must hold a bearer token: letters, digits and ._~+/=- only, at most ${MAX_TOKEN_LENGTH}`);
     return new ScrapeToken(sha256(token));
   }
 

@@ -143,7 +143,7 @@ export class SecretReader {
         return { name, lease, entry, bytes: bytes! };
       });
       // Durable before release: fail closed if any record cannot be committed.
-      await (issued.length === 1 ? audit.record(issued[0]!.entry, issued[0]!.lease) : Promise.all(issued.map(({ entry, lease }) => audit.record(entry, lease))));
+      await Promise.all(issued.map(({ entry, lease }) => audit.record(entry, lease)));
       this.countAllowed(caller.serverId, issued);
       return issued.map(({ name, lease, bytes }) => issuedSecret(name.name, bytes, lease, now));
     } catch (error) {
