@@ -10,6 +10,8 @@ export interface AppVariables {
   principal: Principal;
   /** HMAC reference of the bearer credential, for audit records. */
   tokenRef: string;
+  /** Set by a route whose Response already carries every header the API promises (see http/headers.ts). */
+  headersIncluded: boolean;
 }
 
 /** `incoming` is the raw Node request (@hono/node-server); absent when the app is called directly. */

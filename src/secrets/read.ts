@@ -16,6 +16,8 @@ import type { Decision, PolicySet } from "../policy/types.js";
 import { encodeValue, parseSecretName, selectKey, type SecretName } from "./name.js";
 
 export interface IssuedSecret {
+  /** The read's request id, the key (with lease_id) to its audit record; null only outside HTTP. */
+  request_id: string | null;
   name: string;
   value: string;
   encoding: "utf8" | "base64";
@@ -145,7 +147,7 @@ export class SecretReader {
       // Durable before release: fail closed if any record cannot be committed.
       await Promise.all(issued.map(({ entry, lease }) => audit.record(entry, lease)));
       this.countAllowed(caller.serverId, issued);
-      return issued.map(({ name, lease, bytes }) => issuedSecret(name.name, bytes, lease, now));
+      return issued.map(({ name, lease, bytes }) => issuedSecret(meta.requestId, name.name, bytes, lease, now));
     } catch (error) {
       await this.destroyIssued(fetched);
       throw error;
@@ -210,10 +212,11 @@ function ruleReason(decision: { reason: string; rule?: { file: string; line: num
   return decision.rule ? `${decision.reason} ${decision.rule.file}:${decision.rule.line}` : decision.reason;
 }
 
-export function issuedSecret(name: string, bytes: Buffer, lease: Lease, now: number): IssuedSecret {
+export function issuedSecret(requestId: string | null, name: string, bytes: Buffer, lease: Lease, now: number): IssuedSecret {
   // Field by field, no spread: one object shape for every answer keeps building it and its JSON cheap.
   const { value, encoding } = encodeValue(bytes);
   return {
+    request_id: requestId,
     name,
     value,
     encoding,

@@ -52,18 +52,44 @@ describe("observability and events", () => {
     expect(metrics).not.toContain("s3cr3t");
   });
 
-  it("answers a secret read with its request id, nosniff and no-store, and only the headers the API documents", async () => {
-    const { headers } = await b.call("GET", "/v1/secrets/app/key", { token: appToken });
-    expect(headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  it("answers a secret read with its request id in the body, nosniff and no-store, and only the headers the API documents", async () => {
+    const { headers, body } = await b.call<{ request_id: string; lease_id: string }>("GET", "/v1/secrets/app/key", { token: appToken });
+    expect(body.request_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(headers.get("x-content-type-options")).toBe("nosniff");
     expect(headers.get("cache-control")).toBe("no-store");
     expect(headers.get("content-type")).toMatch(/^application\/json/);
-    expect([...headers.keys()].sort()).toEqual(["cache-control", "connection", "content-length", "content-type", "date", "keep-alive", "x-content-type-options", "x-request-id"]);
+    expect([...headers.keys()].sort()).toEqual(["cache-control", "connection", "content-length", "content-type", "date", "keep-alive", "x-content-type-options"]);
+    const audit = await b.admin<{ events: Array<{ request_id: string; lease_id: string }> }>("GET", "/v1/audit/events?action=secret.read&outcome=allowed");
+    expect(audit.body.events.find((event) => event.request_id === body.request_id)).toMatchObject({ lease_id: body.lease_id });
+  });
+
+  it("puts a batch read's request id once, beside its secrets", async () => {
+    const { headers, body } = await b.call<{ request_id: string; secrets: Record<string, Record<string, unknown>> }>("POST", "/v1/secrets/read", {
+      token: appToken,
+      body: { names: ["app/key"] },
+    });
+    expect(body.request_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Object.keys(body.secrets)).toEqual(["app/key"]);
+    expect(body.secrets["app/key"]).not.toHaveProperty("request_id");
+    expect(headers.get("cache-control")).toBe("no-store");
+    expect(headers.has("x-request-id")).toBe(false);
+  });
+
+  it.each([
+    ["a refused secret read", "GET", "/v1/secrets/other/x", 403],
+    ["a successful answer that holds no secret", "GET", "/v1/leases", 200],
+    ["an unknown route", "GET", "/v1/nothing-here", 404],
+  ] as const)("carries x-request-id and nosniff on %s", async (_title, method, path, status) => {
+    const response = await b.call<{ error?: { request_id: string } }>(method, path, { token: appToken });
+    expect(response.status).toBe(status);
+    expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    if (status >= 400) expect(response.body.error?.request_id).toBe(response.headers.get("x-request-id"));
   });
 
   it("writes one log line per request with request id, server, route, status and latency", async () => {
-    const { headers } = await b.call("GET", "/v1/secrets/app/key", { token: appToken, headers: { "x-request-id": "client-chosen-1" } });
-    const requestId = headers.get("x-request-id")!;
+    const { body } = await b.call<{ request_id: string }>("GET", "/v1/secrets/app/key", { token: appToken, headers: { "x-request-id": "client-chosen-1" } });
+    const requestId = body.request_id;
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
     const line = await waitFor(
       () => readFileSync(captureFile(), "utf8").split("\n").find((l) => l.includes(`"request_id":"${requestId}"`) && l.includes('"msg":"request"')),

@@ -1,6 +1,6 @@
 /**
- * First middleware of every request: assigns the request id, resolves the client address, sets the
- * security headers, and on the way out writes the one log line and the request metrics. Labels use the route template,
+ * First middleware of every request: assigns the request id and resolves the client address; on
+ * the way out it sets the standard headers and writes the one log line and the request metrics. Labels use the route template,
  * never the raw path (which may hold a secret name chosen by a caller).
  */
 import type { MiddlewareHandler } from "hono";
@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { AppEnv } from "../context.js";
-import { setHeader } from "../headers.js";
+import { setStandardHeaders } from "../headers.js";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -36,14 +36,13 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
     c.set("requestId", requestId);
     c.set("sourceIp", sourceIp);
     c.set("meta", { requestId, sourceIp });
-    setHeader(c, "x-request-id", requestId);
-    // Set before the handler runs: set afterwards, @hono/node-server rebuilds the response on its slow path.
-    // No Referrer-Policy: it governs the links of a document a browser shows, and these are JSON
-    // answers; each header costs every response (~3% of a read's throughput, docs/benchmarks.md).
-    setHeader(c, "x-content-type-options", "nosniff");
     try {
       await next();
     } finally {
+      // On the way out, so a route can answer with all its headers in one object (http/headers.ts).
+      // No Referrer-Policy: it governs the links of a document a browser shows, and these are JSON
+      // answers; each header costs every response (~3% of a read's throughput, docs/benchmarks.md).
+      setStandardHeaders(c, requestId);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const status = c.res.status;
       let route = routePath(c, -1);

@@ -8,7 +8,7 @@ import type { AppEnv } from "../context.js";
 import { requestMeta, serverActor } from "../request.js";
 import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
-import { setHeader } from "../headers.js";
+import { secretAnswer } from "../headers.js";
 
 const readRequest = z.object({ names: z.array(z.unknown()).min(1).max(100) }).strict();
 const renewRequest = z.object({ increment: z.number().int().positive().max(365 * 86400).optional() }).strict();
@@ -26,15 +26,14 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
 
   app.post("/v1/secrets/read", async (c) => {
     const { names } = await readJson(c, readRequest);
-    const issued = await deps.secretReader.read(caller(c), names, requestMeta(c));
-    setHeader(c, "cache-control", "no-store");
-    return c.json({ secrets: Object.fromEntries(issued.map(({ name, ...rest }) => [name, rest])) });
+    const meta = requestMeta(c);
+    const issued = await deps.secretReader.read(caller(c), names, meta);
+    return secretAnswer(c, { request_id: meta.requestId, secrets: Object.fromEntries(issued.map(({ name, request_id: _, ...rest }) => [name, rest])) });
   });
 
   app.get("/v1/secrets/:path{.+}", async (c) => {
     const [issued] = await deps.secretReader.read(caller(c), [c.req.param("path")], requestMeta(c));
-    setHeader(c, "cache-control", "no-store");
-    return c.json(issued!);
+    return secretAnswer(c, issued!);
   });
 
   app.post("/v1/leases/:id/renew", async (c) => {
