@@ -149,6 +149,7 @@ async function startMinimalIn(dir: string): Promise<Running> {
       revokeReason: null,
       externalLeaseId: null,
     };
+    const requestId = randomUUID();
     const record = chainFieldValues({
       time: now,
       actor: claims.serverId,
@@ -159,7 +160,7 @@ async function startMinimalIn(dir: string): Promise<Running> {
       reason: "bench.yaml:1",
       leaseId: lease.id,
       version: lease.version,
-      requestId: randomUUID(),
+      requestId,
       sourceIp: c.env.incoming.socket.remoteAddress ?? null,
       tokenRef: claims.tokenRef,
     });
@@ -169,6 +170,7 @@ async function startMinimalIn(dir: string): Promise<Running> {
       return c.json({ error: { code: "audit_unavailable" } }, 503);
     }
     return c.json({
+      request_id: requestId,
       name: path,
       value: plaintext,
       encoding: "utf8",

@@ -1,6 +1,8 @@
 /** The bench's calibration target: a real server doing the hot-path list, durable before it answers. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TargetProcess } from "../../bench/target-process.js";
+import { newLease } from "../../src/leases/lease.js";
+import { issuedSecret } from "../../src/secrets/read.js";
 
 describe("bench calibration target (minimal hot path)", () => {
   let target: TargetProcess;
@@ -20,7 +22,12 @@ describe("bench calibration target (minimal hot path)", () => {
     const body = (await response.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ name, value, encoding: "utf8", version: 1, renewable: false });
     expect(body.lease_id).toMatch(/^lease_[0-9a-f-]{36}$/);
+    expect(body.request_id).toMatch(/^[0-9a-f-]{36}$/);
     expect((await target.auditCounts())["secret.read:allowed"]).toBe(before + 1);
+    // The broker's answer, field for field and in its order: the same JSON work on both sides.
+    const now = Date.now();
+    const lease = newLease({ serverId: "s", secretPath: name, version: 1, now, terms: { defaultTtlSeconds: 900, maxTtlSeconds: 900 } });
+    expect(Object.keys(body)).toEqual(Object.keys(issuedSecret("r", name, Buffer.from(value), lease, now)));
   });
 
   it.each([
