@@ -87,6 +87,19 @@ describe("observability and events", () => {
     if (status >= 400) expect(response.body.error?.request_id).toBe(response.headers.get("x-request-id"));
   });
 
+  it("carries x-request-id and nosniff on the event stream too", async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${b.url}/v1/events`, { headers: { authorization: `Bearer ${appToken}` }, signal: controller.signal });
+    try {
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+      expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    } finally {
+      controller.abort();
+    }
+  });
+
   it("writes one log line per request with request id, server, route, status and latency", async () => {
     const { body } = await b.call<{ request_id: string }>("GET", "/v1/secrets/app/key", { token: appToken, headers: { "x-request-id": "client-chosen-1" } });
     const requestId = body.request_id;
