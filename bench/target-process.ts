@@ -34,12 +34,14 @@ export class TargetProcess {
 
   /**
    * Forks `<root>/bench/target.ts` (TypeScript through tsx) and waits until it listens and is set
-   * up. `root` defaults to this checkout.
+   * up. `root` defaults to this checkout; `wrapper` is a command that runs node (`valgrind ...`).
    */
-  static start(spec: TargetSpec, nodeFlags: string[] = [], root = REPO_ROOT): Promise<TargetProcess> {
+  static start(spec: TargetSpec, nodeFlags: string[] = [], root = REPO_ROOT, wrapper: string[] = []): Promise<TargetProcess> {
+    const node = ["--import", "tsx", ...nodeFlags];
+    // A wrapper (e.g. valgrind) runs node itself; the IPC channel survives its exec.
     const child = fork(join(root, "bench", "target.ts"), [JSON.stringify(spec)], {
       cwd: root,
-      execArgv: ["--import", "tsx", ...nodeFlags],
+      ...(wrapper.length > 0 ? { execPath: wrapper[0], execArgv: [...wrapper.slice(1), process.execPath, ...node] } : { execArgv: node }),
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     return new Promise((resolve, reject) => {
