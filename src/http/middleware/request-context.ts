@@ -1,7 +1,8 @@
 /**
  * First middleware of every request: assigns the request id and resolves the client address; on
- * the way out it sets the standard headers and writes the one log line and the request metrics. Labels use the route template,
- * never the raw path (which may hold a secret name chosen by a caller).
+ * the way out it sets the standard headers and writes the one log line and the request metrics.
+ * Labels use the route template, never the raw path (which may hold a secret name chosen by a
+ * caller).
  */
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
