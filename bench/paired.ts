@@ -7,9 +7,18 @@
 export interface PairedRun {
   id: string;
   load: { requestsPerSecond: number; latencyMs: { p99: number } };
+  server: { cpuMicrosPerRequest: number };
   /** Set here for reads and calibration runs. */
   ratioToBare?: number;
 }
+
+/**
+ * A bare run whose CPU per request exceeds the run's median bare figure by this factor was
+ * disturbed: the bare app does the same work per request every time, so only another tenant on
+ * the machine makes it costlier (seen: 32 µs against 18-19). Its lower throughput would inflate
+ * the ratios divided by it.
+ */
+export const DISTURBED_BARE_FACTOR = 1.25;
 
 /** The lower middle of `items` ordered by `key` (the median for an odd count). */
 export function lowerMedian<T>(items: T[], key: (item: T) => number): T {
@@ -23,15 +32,25 @@ export interface PairedSummary {
   /** The calibration's ratios to bare, and each round's broker ÷ calibration. */
   minimalRatios: number[];
   brokerToMinimal: number[];
+  /** Positions (in run order) of bare runs left out of the divisors as disturbed. */
+  disturbedBare: number[];
 }
 
 /**
  * `--paired`: sets each secret-get and calibration run's ratio to its throughput divided by the
  * mean of the nearest bare runs before and after it (the bare app's speed drifts with the
  * machine's other load; neighbours share that drift), and returns the ratios with their medians.
+ * Disturbed bare runs (see {@link DISTURBED_BARE_FACTOR}) are skipped when looking for neighbours,
+ * unless every bare run would be. Read and calibration runs are never left out: a disturbed one
+ * only lowers its own ratio, which errs on the safe side.
  */
 export function applyPairedRatios(results: PairedRun[]): PairedSummary {
-  const isBare = (run: PairedRun) => run.id === "bare" || run.id === "bare-end";
+  const isAnyBare = (run: PairedRun) => run.id === "bare" || run.id === "bare-end";
+  const bareRuns = results.filter(isAnyBare);
+  const typicalCpu = bareRuns.length >= 3 ? lowerMedian(bareRuns, (run) => run.server.cpuMicrosPerRequest).server.cpuMicrosPerRequest : Infinity;
+  const disturbed = new Set(bareRuns.filter((run) => run.server.cpuMicrosPerRequest > typicalCpu * DISTURBED_BARE_FACTOR));
+  if (disturbed.size === bareRuns.length) disturbed.clear();
+  const isBare = (run: PairedRun) => isAnyBare(run) && !disturbed.has(run);
   const reads: PairedRun[] = [];
   const minimal: PairedRun[] = [];
   const brokerToMinimal: number[] = [];
@@ -57,5 +76,6 @@ export function applyPairedRatios(results: PairedRun[]): PairedSummary {
     medianP99Ms: p99(lowerMedian(reads, p99)),
     minimalRatios: minimal.map(ratio),
     brokerToMinimal,
+    disturbedBare: results.flatMap((run, index) => (disturbed.has(run) ? [index] : [])),
   };
 }

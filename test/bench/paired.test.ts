@@ -2,7 +2,11 @@
 import { describe, expect, it } from "vitest";
 import { applyPairedRatios, type PairedRun } from "../../bench/paired.js";
 
-const run = (id: string, requestsPerSecond: number, p99 = 5): PairedRun => ({ id, load: { requestsPerSecond, latencyMs: { p99 } } });
+const run = (id: string, requestsPerSecond: number, p99 = 5, cpuMicrosPerRequest = 20): PairedRun => ({
+  id,
+  load: { requestsPerSecond, latencyMs: { p99 } },
+  server: { cpuMicrosPerRequest },
+});
 
 describe("bench --paired ratios", () => {
   it("divides reads and calibration runs by the mean of the nearest bare runs around them, and reads by the calibration before them", () => {
@@ -30,5 +34,31 @@ describe("bench --paired ratios", () => {
     expect(summary.ratios).toEqual([0.25, 0.3, 0.2]);
     expect(summary.median).toBe(0.25);
     expect(summary.brokerToMinimal).toEqual([]);
+  });
+
+  it("leaves a bare run out of the divisors when its CPU per request shows another tenant on the machine", () => {
+    // The session-5 run: the third bare app at 35k req/s and 32 µs per request against ~18.
+    const runs = [
+      run("bare", 53_000, 2, 18),
+      run("minimal", 19_000),
+      run("secret-get", 13_600),
+      run("bare", 52_700, 2, 18),
+      run("minimal", 18_900),
+      run("secret-get", 15_700),
+      run("bare", 35_300, 8, 32),
+      run("minimal", 18_800),
+      run("secret-get", 15_400),
+      run("bare-end", 51_800, 2, 19),
+    ];
+    const summary = applyPairedRatios(runs);
+    expect(summary.disturbedBare).toEqual([6]);
+    // Round 2 is divided by its undisturbed neighbours (52.7k before, 51.8k at the end), not by 35.3k.
+    expect(summary.ratios).toEqual([0.257, 0.3, 0.295]);
+    expect(summary.median).toBe(0.295);
+  });
+
+  it("keeps every bare run when fewer than three ran or when all look alike", () => {
+    expect(applyPairedRatios([run("bare", 40_000, 2, 18), run("secret-get", 12_000), run("bare-end", 20_000, 2, 40)]).disturbedBare).toEqual([]);
+    expect(applyPairedRatios([run("bare", 40_000, 2, 30), run("secret-get", 12_000), run("bare", 40_000, 2, 31), run("secret-get", 12_000), run("bare-end", 40_000, 2, 29)]).disturbedBare).toEqual([]);
   });
 });
