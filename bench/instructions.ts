@@ -13,8 +13,8 @@
  *
  * By default the targets run with `node --no-opt` (interpreter and baseline code only): with V8's
  * optimizing compiler on, its background work during the window was 17-40% of the count, and the
- * count moved by several per cent between runs of the same code; with it off, two runs agreed
- * within 0.1%. The price: the figure is the cost of unoptimized code, so a change that only
+ * count moved by several per cent between runs of the same code; with it off, runs of the same
+ * code agree within half a per cent. The price: the figure is the cost of unoptimized code, so a change that only
  * helps optimized code (escape analysis, inlining) shows less here than in real runs. `--optimize`
  * counts with the compiler on.
  *
