@@ -4,19 +4,19 @@
  * (bench/hot-path.ts) cannot tell apart from this shared machine's drift.
  *
  * Each target (the calibration and the broker, or the broker from two checkouts with --compare)
- * runs under callgrind with instrumentation off; a warm-up lets V8 compile the hot path; then
- * instrumentation is switched on for a fixed number of reads (every answer checked) and off
- * again, and the count is read from callgrind's dump. All threads count: the event loop, the
- * audit committer, V8's helpers. Valgrind runs one thread at a time and ~50x slower, so
- * batches, timing and anything waiting on the disk differ from a real run: compare counts with
- * each other, never with req/s.
+ * runs under callgrind with instrumentation off; a warm-up compiles the hot path and fills V8's
+ * inline caches; then instrumentation is switched on for a fixed number of reads (every answer
+ * checked) and off again, and the count is read from callgrind's dump. All threads count: the
+ * event loop, the audit committer, V8's helpers. Valgrind runs one thread at a time and ~50x
+ * slower, so batches, timing and anything waiting on the disk differ from a real run: compare
+ * counts with each other, never with req/s.
  *
  * By default the targets run with `node --no-opt` (interpreter and baseline code only): with V8's
  * optimizing compiler on, its background work during the window was 17-40% of the count, and the
  * count moved by several per cent between runs of the same code; with it off, runs of the same
- * code agree within half a per cent. The price: the figure is the cost of unoptimized code, so a change that only
- * helps optimized code (escape analysis, inlining) shows less here than in real runs. `--optimize`
- * counts with the compiler on.
+ * code agree within half a per cent. The price: the figure is the cost of unoptimized code, so a
+ * change that only helps optimized code (escape analysis, inlining) shows less here than in real
+ * runs, and cache misses never show. `--optimize` counts with the compiler on.
  *
  *   npm run bench:instructions                      # calibration and broker, this checkout
  *   npm run bench:instructions -- --compare HEAD    # the broker from HEAD and from the working tree
