@@ -53,6 +53,14 @@ describe("audit trail", () => {
     expect((await b.call("GET", "/v1/secrets/app/key", { token })).status).toBe(200);
   });
 
+  it("fails closed for a batch read too: its answer, rendered while the batch commits, is never sent", async () => {
+    db.exec("CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+    const { status, body } = await b.call<{ error: { code: string } }>("POST", "/v1/secrets/read", { token, body: { names: ["app/key"] } });
+    expect(status).toBe(503);
+    expect(body.error.code).toBe("audit_unavailable");
+    expect(JSON.stringify(body)).not.toContain(value);
+  });
+
   it("fails closed while the audit committer thread is down (503 without a value, /readyz not ready), then starts a new one", async () => {
     const store = b.broker.store as SqliteStore;
     // No hook in src/ for this: reach the worker the way a crash would end it.

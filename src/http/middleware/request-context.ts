@@ -1,6 +1,7 @@
 /**
  * First middleware of every request: assigns the request id and resolves the client address; on
- * the way out it sets the standard headers and writes the one log line and the request metrics.
+ * the way out it sets the standard headers, then leaves the one log line and the request metrics
+ * for after the answer is written (after-answers.ts).
  * Labels use the route template, never the raw path (which may hold a secret name chosen by a
  * caller).
  */
@@ -11,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "../../logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { AppEnv } from "../context.js";
+import { AfterAnswers } from "../after-answers.js";
 import { setStandardHeaders } from "../headers.js";
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -26,6 +28,7 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
   // or operator name), none of which can hold a credential; pino's wildcard redaction of it cost
   // two thirds of the line's price (about 14 µs per request). Every other log line keeps it.
   const accessLog = logger.child({}, { redact: [] });
+  const afterAnswers = new AfterAnswers((error) => logger.error({ err: error }, "request bookkeeping failed"));
   return async function requestContextMiddleware(c, next) {
     const started = process.hrtime.bigint();
     // Our own id, always: a client-chosen id in the audit trail could impersonate another request.
@@ -46,25 +49,29 @@ export function requestContext({ logger, metrics, trustProxy = false }: RequestC
       setStandardHeaders(c, requestId);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const status = c.res.status;
-      let route = routePath(c, -1);
-      if (route === "*" || route === "/*") route = "unmatched";
-      const outcome = status >= 500 ? "server_error" : status >= 400 ? "client_error" : "ok";
-      metrics.httpRequests.inc({ route, method: c.req.method, status: String(status) });
-      metrics.httpLatency.observe({ route, method: c.req.method, outcome }, seconds);
+      const method = c.req.method;
       const principal = c.get("principal");
-      if (accessLog.isLevelEnabled("info")) accessLog.info(
-        {
-          request_id: requestId,
-          ...(clientRequestId && { client_request_id: clientRequestId }),
-          method: c.req.method,
-          route,
-          status,
-          latency_ms: Math.round(seconds * 1e6) / 1e3,
-          source_ip: c.get("sourceIp"),
-          ...(principal && (principal.kind === "server" ? { server: principal.serverId } : { operator: principal.name })),
-        },
-        "request",
-      );
+      // After the answer is written (after-answers.ts): a read's answer leaves without waiting for them.
+      afterAnswers.defer(() => {
+        let route = routePath(c, -1);
+        if (route === "*" || route === "/*") route = "unmatched";
+        const outcome = status >= 500 ? "server_error" : status >= 400 ? "client_error" : "ok";
+        metrics.httpRequests.inc({ route, method, status: String(status) });
+        metrics.httpLatency.observe({ route, method, outcome }, seconds);
+        if (accessLog.isLevelEnabled("info")) accessLog.info(
+          {
+            request_id: requestId,
+            ...(clientRequestId && { client_request_id: clientRequestId }),
+            method,
+            route,
+            status,
+            latency_ms: Math.round(seconds * 1e6) / 1e3,
+            source_ip: sourceIp,
+            ...(principal && (principal.kind === "server" ? { server: principal.serverId } : { operator: principal.name })),
+          },
+          "request",
+        );
+      });
     }
   };
 }
