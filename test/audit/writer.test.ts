@@ -4,8 +4,6 @@
  * nothing of it on disk, the next batch unaffected).
  */
 import Database from "better-sqlite3";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { auditEntry } from "../../src/audit/entry.js";
@@ -14,7 +12,8 @@ import type { AuditEntry } from "../../src/domain.js";
 import { BrokerError } from "../../src/errors.js";
 import { newLease } from "../../src/leases/lease.js";
 import { createMetrics, type Metrics } from "../../src/metrics.js";
-import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.js";
+import type { SqliteStore } from "../../src/store/sqlite.js";
+import { openTempStore, type TempStore } from "../helpers/temp-store.js";
 
 const entry = (resource: string, leaseId: string | null = null): AuditEntry =>
   auditEntry({ id: "reader-mcp", kind: "server" }, { requestId: `req-${resource}`, sourceIp: "127.0.0.1" }, { action: "secret.read", resource, outcome: "allowed", reason: "policies/app.yaml:3", leaseId }, Date.now());
@@ -27,19 +26,16 @@ async function batchSizes(metrics: Metrics): Promise<{ commits: number; records:
 }
 
 describe("AuditWriter", () => {
-  let dir: string;
+  let temp: TempStore;
   let store: SqliteStore;
   let metrics: Metrics;
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "credbroker-writer-"));
-    store = openSqliteStore({ file: join(dir, "broker.db") });
+    temp = openTempStore("writer");
+    store = temp.store;
     metrics = createMetrics();
   });
-  afterEach(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => temp.close());
 
   it("commits the records of one event-loop turn in one transaction, in the order they were recorded", async () => {
     const writer = new AuditWriter(store, metrics);
@@ -63,7 +59,7 @@ describe("AuditWriter", () => {
     const writer = new AuditWriter(store, metrics, { onCommitFailure: (_error, batchSize) => failures.push(batchSize) });
     await writer.record(entry("app/before"));
     // A second connection, as in the broker's own fail-closed test: one poisoned record fails its transaction.
-    const db = new Database(join(dir, "broker.db"));
+    const db = new Database(join(temp.dir, "broker.db"));
     db.exec("CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_events WHEN NEW.resource = 'app/poison' BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
     const lease = newLease({ serverId: "reader-mcp", secretPath: "app/a", version: 1, now: Date.now(), terms: { defaultTtlSeconds: 900, maxTtlSeconds: 900 } });
     const settled = await Promise.allSettled([writer.record(entry("app/a", lease.id), lease), writer.record(entry("app/poison")), writer.record(entry("app/c"))]);

@@ -1,16 +1,15 @@
 /** Broker tokens: signing key rotation with overlap, expiry on a frozen clock, the verified-token cache. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SigningKeys } from "../../src/auth/signing-keys.js";
 import { TokenService } from "../../src/auth/tokens.js";
 import { Envelope } from "../../src/crypto/envelope.js";
 import { MasterKeyRing } from "../../src/crypto/master-key.js";
-import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.js";
+import type { SqliteStore } from "../../src/store/sqlite.js";
+import { openTempStore, type TempStore } from "../helpers/temp-store.js";
 
 describe("broker tokens", () => {
-  let dir: string;
+  let temp: TempStore;
   let store: SqliteStore;
   let now: number;
   let keys: SigningKeys;
@@ -19,16 +18,13 @@ describe("broker tokens", () => {
 
   beforeEach(async () => {
     now = Date.parse("2026-06-01T00:00:00Z");
-    dir = mkdtempSync(join(tmpdir(), "credbroker-tokens-"));
-    store = openSqliteStore({ file: join(dir, "db.sqlite") });
-    keys = new SigningKeys(store, new Envelope(MasterKeyRing.create(join(dir, "k"))), clock);
+    temp = openTempStore("tokens");
+    store = temp.store;
+    keys = new SigningKeys(store, new Envelope(MasterKeyRing.create(join(temp.dir, "k"))), clock);
     await keys.load();
     tokens = new TokenService(keys, { issuer: "http://broker", audience: "http://broker", ttlSeconds: 900, clock });
   });
-  afterEach(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => temp.close());
 
   it("issues a token that verifies until it expires", async () => {
     const { token, claims } = await tokens.issue("github-mcp");
@@ -75,7 +71,7 @@ describe("broker tokens", () => {
     const { token } = await tokens.issue("a-server");
     const row = store.raw.prepare("SELECT private_jwk_ciphertext FROM signing_keys").get() as { private_jwk_ciphertext: Buffer };
     expect(row.private_jwk_ciphertext.toString("utf8")).not.toContain('"d"');
-    const reloaded = new SigningKeys(store, new Envelope(MasterKeyRing.fromFile(join(dir, "k"))), clock);
+    const reloaded = new SigningKeys(store, new Envelope(MasterKeyRing.fromFile(join(temp.dir, "k"))), clock);
     await reloaded.load();
     const verifier = new TokenService(reloaded, { issuer: "http://broker", audience: "http://broker", ttlSeconds: 900, clock });
     expect((await verifier.verify(token)).serverId).toBe("a-server");
@@ -102,7 +98,7 @@ describe("broker tokens", () => {
         insertSigningKey: store.insertSigningKey.bind(store),
         retireSigningKey: store.retireSigningKey.bind(store),
       };
-      other = new SigningKeys(counted, new Envelope(MasterKeyRing.fromFile(join(dir, "k"))), clock);
+      other = new SigningKeys(counted, new Envelope(MasterKeyRing.fromFile(join(temp.dir, "k"))), clock);
       await other.load();
       otherTokens = new TokenService(other, { issuer: "http://broker", audience: "http://broker", ttlSeconds: 900, clock });
       listings = 0;

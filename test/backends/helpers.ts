@@ -4,8 +4,6 @@
  * defaults tested are the defaults shipped. Logs go to the suite's capture file, which the global
  * teardown scans for leaked secret values.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { Registry } from "prom-client";
@@ -16,7 +14,7 @@ import { parseConfig, type BrokerConfigInput } from "../../src/config.js";
 import { Envelope } from "../../src/crypto/envelope.js";
 import { MasterKeyRing } from "../../src/crypto/master-key.js";
 import { REDACTED_PATHS } from "../../src/logger.js";
-import { openSqliteStore } from "../../src/store/sqlite.js";
+import { openTempStore } from "../helpers/temp-store.js";
 import { captureFile } from "../helpers/log-capture.js";
 
 export { SECRET_MARKER, testSecret } from "../helpers/broker.js";
@@ -33,16 +31,9 @@ export interface OpenLocal {
 
 /** The local encrypted store as src/main.ts builds it: SQLite file, master key ring, envelope. */
 export function openLocal(clock: () => number = Date.now): OpenLocal {
-  const dir = mkdtempSync(join(tmpdir(), "credbroker-backend-"));
-  const store = openSqliteStore({ file: join(dir, "broker.db") });
+  const { dir, store, close } = openTempStore("backend");
   const envelope = new Envelope(MasterKeyRing.create(join(dir, "master.key")));
-  return {
-    local: new LocalBackend(store, envelope, clock),
-    async close() {
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { local: new LocalBackend(store, envelope, clock), close };
 }
 
 export interface TestMounts {

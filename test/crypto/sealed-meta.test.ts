@@ -1,27 +1,23 @@
 /** Broker-internal sealed values (the audit HMAC key): one value even when brokers start at once. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Envelope } from "../../src/crypto/envelope.js";
 import { MasterKeyRing } from "../../src/crypto/master-key.js";
 import { SealedMeta } from "../../src/crypto/sealed-meta.js";
-import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.js";
+import type { SqliteStore } from "../../src/store/sqlite.js";
+import { openTempStore, type TempStore } from "../helpers/temp-store.js";
 
 describe("sealed meta", () => {
-  let dir: string;
+  let temp: TempStore;
   let store: SqliteStore;
   let envelope: Envelope;
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "credbroker-sealed-meta-"));
-    store = openSqliteStore({ file: join(dir, "broker.db") });
-    envelope = new Envelope(MasterKeyRing.create(join(dir, "master.key")));
+    temp = openTempStore("sealed-meta");
+    store = temp.store;
+    envelope = new Envelope(MasterKeyRing.create(join(temp.dir, "master.key")));
   });
-  afterEach(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => temp.close());
 
   it("creates the value once and returns the same one afterwards, sealed at rest", async () => {
     const first = await new SealedMeta(store, envelope).getOrCreate("audit_hmac_key", 32);

@@ -7,20 +7,17 @@ import { chainHash } from "../../src/audit/record.js";
 import { verifyChain } from "../../src/audit/verify.js";
 import type { AuditRecord } from "../../src/domain.js";
 import { openSqliteStore } from "../../src/store/sqlite.js";
+import { openTempStore } from "../helpers/temp-store.js";
 import { GENESIS_HASH } from "../../src/store/store.js";
 import { describeStoreContract, entry } from "./store.contract.js";
 
 describeStoreContract(
   "sqlite",
   async () => {
-    const dir = mkdtempSync(join(tmpdir(), "credbroker-store-"));
-    const store = openSqliteStore({ file: join(dir, "broker.db") });
+    const { store, close } = openTempStore("store");
     return {
       store,
-      async cleanup() {
-        await store.close();
-        rmSync(dir, { recursive: true, force: true });
-      },
+      cleanup: close,
       async breakStorage() {
         store.raw.exec("PRAGMA foreign_keys = OFF; DROP TABLE servers;");
       },
