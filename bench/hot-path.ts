@@ -23,7 +23,7 @@ import { machineFacts, type MachineFacts } from "./machine.js";
 import { formatProfileSummary, summariseProfile, type ProfileSummary } from "./profile-summary.js";
 import { BARE_RESPONSE, type AuditCounts, type TargetReady, type TargetSpec, type TargetStats } from "./protocol.js";
 import { checkoutRef, compareRounds, roundOrder, type CompareFigures, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
-import { applyPairedRatios, DISTURBED_BARE_FACTOR, lowerMedian } from "./paired.js";
+import { applyPairedRatios, DISTURBED_BARE_FACTOR, DISTURBED_BARE_SHARE, lowerMedian } from "./paired.js";
 import { REPO_ROOT, TargetProcess } from "./target-process.js";
 
 /** The issue's target for the hot path at 50 connections. */
@@ -466,8 +466,9 @@ async function main(): Promise<void> {
     for (const index of paired.disturbedBare) {
       const run = results[index]!;
       console.log(
-        `left out of the ratios: bare run ${index + 1} (${run.load.requestsPerSecond} req/s at ${run.server.cpuMicrosPerRequest} µs CPU per request, ` +
-          `more than ${DISTURBED_BARE_FACTOR}x the run's median: another tenant on the machine)`,
+        `left out of the ratios: bare run ${index + 1} (${run.load.requestsPerSecond} req/s at ${run.server.cpuMicrosPerRequest} µs CPU per request and ` +
+          `${run.server.cpuPercent}% of a core: more than ${DISTURBED_BARE_FACTOR}x the run's median CPU per request, or under ` +
+          `${DISTURBED_BARE_SHARE}x its median CPU share: another tenant on the machine)`,
       );
     }
     console.log(`paired rounds: ratios ${paired.ratios.map((ratio) => ratio.toFixed(3)).join(", ")}; median ${paired.median.toFixed(3)}; median p99 ${paired.medianP99Ms.toFixed(2)} ms`);

@@ -7,7 +7,7 @@
 export interface PairedRun {
   id: string;
   load: { requestsPerSecond: number; latencyMs: { p99: number } };
-  server: { cpuMicrosPerRequest: number };
+  server: { cpuMicrosPerRequest: number; cpuPercent: number };
   /** Set here for reads and calibration runs. */
   ratioToBare?: number;
 }
@@ -19,6 +19,13 @@ export interface PairedRun {
  * the ratios divided by it.
  */
 export const DISTURBED_BARE_FACTOR = 1.25;
+
+/**
+ * A bare run that got less than this share of the run's median bare CPU use was disturbed too:
+ * under load the bare app keeps its thread busy (94.9-98.5% of a core in every undisturbed run
+ * so far), so a run at 77% waited for a core another tenant held, and served less for it.
+ */
+export const DISTURBED_BARE_SHARE = 0.92;
 
 /** The lower middle of `items` ordered by `key` (the median for an odd count). */
 export function lowerMedian<T>(items: T[], key: (item: T) => number): T {
@@ -40,15 +47,19 @@ export interface PairedSummary {
  * `--paired`: sets each secret-get and calibration run's ratio to its throughput divided by the
  * mean of the nearest bare runs before and after it (the bare app's speed drifts with the
  * machine's other load; neighbours share that drift), and returns the ratios with their medians.
- * Disturbed bare runs (see {@link DISTURBED_BARE_FACTOR}) are skipped when looking for neighbours,
+ * Disturbed bare runs (see {@link DISTURBED_BARE_FACTOR} and {@link DISTURBED_BARE_SHARE}) are skipped when looking for neighbours,
  * unless every bare run would be. Read and calibration runs are never left out: a disturbed one
  * only lowers its own ratio, which errs on the safe side.
  */
 export function applyPairedRatios(results: PairedRun[]): PairedSummary {
   const isAnyBare = (run: PairedRun) => run.id === "bare" || run.id === "bare-end";
   const bareRuns = results.filter(isAnyBare);
-  const typicalCpu = bareRuns.length >= 3 ? lowerMedian(bareRuns, (run) => run.server.cpuMicrosPerRequest).server.cpuMicrosPerRequest : Infinity;
-  const disturbed = new Set(bareRuns.filter((run) => run.server.cpuMicrosPerRequest > typicalCpu * DISTURBED_BARE_FACTOR));
+  const typical = (key: (run: PairedRun) => number) => (bareRuns.length >= 3 ? key(lowerMedian(bareRuns, key)) : undefined);
+  const typicalCpu = typical((run) => run.server.cpuMicrosPerRequest) ?? Infinity;
+  const typicalShare = typical((run) => run.server.cpuPercent) ?? 0;
+  const disturbed = new Set(
+    bareRuns.filter((run) => run.server.cpuMicrosPerRequest > typicalCpu * DISTURBED_BARE_FACTOR || run.server.cpuPercent < typicalShare * DISTURBED_BARE_SHARE),
+  );
   if (disturbed.size === bareRuns.length) disturbed.clear();
   const isBare = (run: PairedRun) => isAnyBare(run) && !disturbed.has(run);
   const reads: PairedRun[] = [];

@@ -2,10 +2,10 @@
 import { describe, expect, it } from "vitest";
 import { applyPairedRatios, type PairedRun } from "../../bench/paired.js";
 
-const run = (id: string, requestsPerSecond: number, p99 = 5, cpuMicrosPerRequest = 20): PairedRun => ({
+const run = (id: string, requestsPerSecond: number, p99 = 5, cpuMicrosPerRequest = 20, cpuPercent = 96): PairedRun => ({
   id,
   load: { requestsPerSecond, latencyMs: { p99 } },
-  server: { cpuMicrosPerRequest },
+  server: { cpuMicrosPerRequest, cpuPercent },
 });
 
 describe("bench --paired ratios", () => {
@@ -57,8 +57,35 @@ describe("bench --paired ratios", () => {
     expect(summary.median).toBe(0.295);
   });
 
+  it("leaves a bare run out when it got less of a core than the bare app takes, and says which", () => {
+    // The session-6 run at 05:32: the last bare app at 77.3% of a core and 17.9k req/s; its CPU per
+    // request (43 µs) was within 1.25x of the median, so only its share shows the other tenant.
+    const runs = [
+      run("bare", 21_945, 6, 44, 95.5),
+      run("minimal", 11_024),
+      run("secret-get", 8_451),
+      run("bare", 30_230, 4, 32, 96.4),
+      run("minimal", 9_362),
+      run("secret-get", 7_057),
+      run("bare", 27_014, 5, 36, 97.1),
+      run("minimal", 8_503),
+      run("secret-get", 6_846),
+      run("bare-end", 17_908, 19, 43, 77.3),
+    ];
+    const summary = applyPairedRatios(runs);
+    expect(summary.disturbedBare).toEqual([9]);
+    // The last round is divided by the bare run before it alone: 0.253, not 0.305.
+    expect(summary.ratios).toEqual([0.324, 0.247, 0.253]);
+    expect(summary.median).toBe(0.253);
+  });
+
+  it("keeps a bare run whose share is within the usual spread (94.9-98.5% of a core seen undisturbed)", () => {
+    const runs = [run("bare", 43_000, 2, 22, 94.9), run("secret-get", 12_000), run("bare", 46_800, 2, 21, 97.3), run("secret-get", 12_000), run("bare-end", 45_600, 2, 21, 98.5)];
+    expect(applyPairedRatios(runs).disturbedBare).toEqual([]);
+  });
+
   it("keeps every bare run when fewer than three ran or when all look alike", () => {
-    expect(applyPairedRatios([run("bare", 40_000, 2, 18), run("secret-get", 12_000), run("bare-end", 20_000, 2, 40)]).disturbedBare).toEqual([]);
+    expect(applyPairedRatios([run("bare", 40_000, 2, 18), run("secret-get", 12_000), run("bare-end", 20_000, 2, 40, 60)]).disturbedBare).toEqual([]);
     expect(applyPairedRatios([run("bare", 40_000, 2, 30), run("secret-get", 12_000), run("bare", 40_000, 2, 31), run("secret-get", 12_000), run("bare-end", 40_000, 2, 29)]).disturbedBare).toEqual([]);
   });
 });
