@@ -383,6 +383,12 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const rounds = values.paired === undefined ? (values.compare === undefined ? 0 : 4) : Number(values.paired);
+  // --compare runs one scenario of the broker's (or the calibration's) from both checkouts.
+  const comparedScenario = values.compare === undefined ? undefined : SCENARIOS.find((scenario) => scenario.id === (wanted?.[0] ?? "secret-get"))!;
+  if (comparedScenario && ((wanted !== undefined && wanted.length !== 1) || comparedScenario.id === "bare" || comparedScenario.id === "bare-end")) {
+    console.error("--compare takes at most one scenario with --only, and not the bare app");
+    process.exit(2);
+  }
   if (values.paired !== undefined && !(Number.isInteger(rounds) && rounds >= 1)) {
     console.error("--paired takes a number of rounds (>= 1)");
     process.exit(2);
@@ -412,14 +418,15 @@ async function main(): Promise<void> {
   // `--only bare` brings its closing twin along. `--paired N` runs bare, the calibration and
   // secret-get N times and closes with bare: each read is compared with the bare runs on either
   // side, and with the calibration just before it.
-  // `--compare REF` runs only reads, from REF's checkout and from this tree, in A B B A order.
+  // `--compare REF` runs only reads (or the one scenario --only names), from REF's checkout and
+  // from this tree, in A B B A order.
   const byId = (id: ScenarioId) => SCENARIOS.find((scenario) => scenario.id === id)!;
   const sides = reference && {
     ref: { name: "ref" as const, root: reference.root, label: `@ ${values.compare} (${reference.commit.slice(0, 7)})` },
     tree: { name: "tree" as const, root: REPO_ROOT, label: "@ working tree" },
   };
   const plan: PlannedRun[] = sides
-    ? Array.from({ length: rounds }, (_, index) => roundOrder(index).map((name) => ({ scenario: byId("secret-get"), side: sides[name] }))).flat()
+    ? Array.from({ length: rounds }, (_, index) => roundOrder(index).map((name) => ({ scenario: comparedScenario!, side: sides[name] }))).flat()
     : (rounds > 0
         ? [...Array.from({ length: rounds }, () => [byId("bare"), byId("minimal"), byId("secret-get")]).flat(), byId("bare-end")]
         : SCENARIOS.filter((scenario) => !wanted || wanted.includes(scenario.id) || (scenario.id === "bare-end" && wanted.includes("bare")))
@@ -449,17 +456,17 @@ async function main(): Promise<void> {
     for (const result of results) result.ratioToBare = Math.round((result.load.requestsPerSecond / bareRps) * 1000) / 1000;
   }
   const paired = rounds > 0 && !reference ? applyPairedRatios(results) : undefined;
-  const compared = reference ? compareResults(results) : undefined;
+  const comparison = reference ? compareResults(results) : undefined;
 
 
   console.log("");
   console.log(formatTable(results));
   console.log("");
   for (const line of verdict(results)) console.log(line);
-  if (compared) {
+  if (comparison) {
     console.log(
-      `working tree vs ${values.compare} (${reference!.commit.slice(0, 7)}), ${rounds} round${rounds === 1 ? "" : "s"}: throughput ${compared.throughputRatios.join(", ")} (median ${compared.medianThroughputRatio}); ` +
-        `CPU per read ${compared.cpuRatios.join(", ")} (median ${compared.medianCpuRatio})`,
+      `working tree vs ${values.compare} (${reference!.commit.slice(0, 7)}), ${rounds} round${rounds === 1 ? "" : "s"}: throughput ${comparison.throughputRatios.join(", ")} (median ${comparison.medianThroughputRatio}); ` +
+        `CPU per read ${comparison.cpuRatios.join(", ")} (median ${comparison.medianCpuRatio})`,
     );
   }
   if (paired) {
@@ -491,7 +498,7 @@ async function main(): Promise<void> {
     machine,
     results,
     ...(paired && { paired }),
-    ...(compared && { compare: { ref: values.compare, commit: reference!.commit, ...compared } }),
+    ...(comparison && { compare: { ref: values.compare, commit: reference!.commit, ...comparison } }),
   };
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nwrote ${out}`);
