@@ -32,6 +32,11 @@ export class SourceAddress {
     if (this.parsed === null) this.parsed = this.text === undefined ? undefined : parseSourceAddress(this.text);
     return this.parsed;
   }
+
+  /** Whether a condition asked for the address, i.e. the decision depended on it. */
+  get consulted(): boolean {
+    return this.parsed !== null;
+  }
 }
 
 /** Whether any of `globs` matches a path already stripped of `#key`. */
@@ -62,8 +67,13 @@ export function ruleLocation(ref: { readonly file: string; readonly line: number
  * reason `evaluation_error` (fail closed).
  */
 export function evaluate(policy: PolicySet, request: EvaluationRequest): Decision {
+  return evaluateFrom(policy, request, new SourceAddress(request.sourceIp));
+}
+
+/** {@link evaluate}, with the source address given, so a caller can tell whether a condition consulted it. */
+export function evaluateFrom(policy: PolicySet, request: EvaluationRequest, source: SourceAddress): Decision {
   try {
-    return decide(policy, request);
+    return decide(policy, request, source);
   } catch {
     return {
       allowed: false,
@@ -73,7 +83,7 @@ export function evaluate(policy: PolicySet, request: EvaluationRequest): Decisio
   }
 }
 
-function decide(policy: PolicySet, request: EvaluationRequest): Decision {
+function decide(policy: PolicySet, request: EvaluationRequest, source: SourceAddress): Decision {
   const { serverId, secretPath, action } = request;
   const server = policy.servers.get(serverId);
   if (server === undefined) {
@@ -91,7 +101,6 @@ function decide(policy: PolicySet, request: EvaluationRequest): Decision {
     };
   }
   const basePath = secretPathBase(secretPath);
-  const source = new SourceAddress(request.sourceIp);
 
   for (const rule of server.deny) {
     if (!rule.actions.includes(action) || !matchesAnyGlob(rule.secrets, basePath)) continue;

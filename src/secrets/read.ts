@@ -11,7 +11,7 @@ import { isDynamic, type SecretBackend } from "../backends/backend.js";
 import type { MountTable } from "../backends/mounts.js";
 import { leaseTerms, newLease, type LeaseTerms } from "../leases/lease.js";
 import type { Metrics } from "../metrics.js";
-import { evaluate } from "../policy/evaluate.js";
+import { DecisionCache } from "../policy/decision-cache.js";
 import type { Decision, PolicySet } from "../policy/types.js";
 import { encodeValue, parseSecretName, selectKey, type SecretName } from "./name.js";
 
@@ -64,6 +64,8 @@ export interface SecretReaderDeps {
 export const MAX_BATCH = 100;
 
 export class SecretReader {
+  private readonly decisions = new DecisionCache();
+
   constructor(private readonly deps: SecretReaderDeps) {}
 
   /**
@@ -94,7 +96,7 @@ export class SecretReader {
     const policy = this.deps.policy.current();
     const decisions = unique.map((name) => ({
       name,
-      decision: evaluate(policy, { serverId: caller.serverId, secretPath: name.name, action: "read", sourceIp: meta.sourceIp ?? undefined }),
+      decision: this.decisions.decide(policy, { serverId: caller.serverId, secretPath: name.name, action: "read", sourceIp: meta.sourceIp ?? undefined }),
     }));
     const denied = decisions.filter((entry) => !entry.decision.allowed);
     if (denied.length > 0) {
