@@ -48,6 +48,8 @@ export function roundOrder(index: number): [CompareSide, CompareSide] {
 export interface CompareFigures {
   requestsPerSecond: number;
   cpuMicrosPerRequest: number;
+  /** Share of the window an audit commit was in flight (broker scenarios only). */
+  commitShare?: number;
 }
 
 export interface CompareSummary {
@@ -57,6 +59,12 @@ export interface CompareSummary {
   /** Working tree ÷ ref CPU per read, per round: below 1 means the tree costs less. */
   cpuRatios: number[];
   medianCpuRatio: number;
+  /**
+   * Each side's median share of the window with a commit in flight, when every run reported one.
+   * It rises when less time passes between one batch's commit and the next: a figure of the
+   * commit cycle that the machine's drift moves much less than throughput (docs/benchmarks.md).
+   */
+  medianCommitShare?: Record<CompareSide, number>;
 }
 
 /** Ratios of each round's tree run to its ref run (`rounds` as run: one ref and one tree each). */
@@ -64,7 +72,12 @@ export function compareRounds(rounds: Array<Record<CompareSide, CompareFigures>>
   const round3 = (value: number) => Math.round(value * 1000) / 1000;
   const throughputRatios = rounds.map((round) => round3(round.tree.requestsPerSecond / round.ref.requestsPerSecond));
   const cpuRatios = rounds.map((round) => round3(round.tree.cpuMicrosPerRequest / round.ref.cpuMicrosPerRequest));
-  return { throughputRatios, medianThroughputRatio: median(throughputRatios), cpuRatios, medianCpuRatio: median(cpuRatios) };
+  const summary: CompareSummary = { throughputRatios, medianThroughputRatio: median(throughputRatios), cpuRatios, medianCpuRatio: median(cpuRatios) };
+  const shares = (side: CompareSide) => rounds.flatMap((round) => (round[side].commitShare === undefined ? [] : [round[side].commitShare]));
+  const ref = shares("ref");
+  const tree = shares("tree");
+  if (rounds.length > 0 && ref.length === rounds.length && tree.length === rounds.length) summary.medianCommitShare = { ref: median(ref), tree: median(tree) };
+  return summary;
 }
 
 function median(values: number[]): number {

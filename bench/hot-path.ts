@@ -354,7 +354,8 @@ function compareResults(results: ScenarioResult[]): CompareSummary {
     const pair = [results[index]!, results[index + 1]!];
     const figures = (side: CompareSide) => {
       const run = pair.find((result) => result.side === side)!;
-      return { requestsPerSecond: run.load.requestsPerSecond, cpuMicrosPerRequest: run.server.cpuMicrosPerRequest };
+      const commitShare = run.server.auditCommitTime?.shareOfWindow;
+      return { requestsPerSecond: run.load.requestsPerSecond, cpuMicrosPerRequest: run.server.cpuMicrosPerRequest, ...(commitShare !== undefined && { commitShare }) };
     };
     rounds.push({ ref: figures("ref"), tree: figures("tree") });
   }
@@ -468,6 +469,8 @@ async function main(): Promise<void> {
       `working tree vs ${values.compare} (${reference!.commit.slice(0, 7)}), ${rounds} round${rounds === 1 ? "" : "s"}: throughput ${comparison.throughputRatios.join(", ")} (median ${comparison.medianThroughputRatio}); ` +
         `CPU per read ${comparison.cpuRatios.join(", ")} (median ${comparison.medianCpuRatio})`,
     );
+    const shares = comparison.medianCommitShare;
+    if (shares) console.log(`commit in flight, median round: ${values.compare} ${Math.round(shares.ref * 1000) / 10}%, working tree ${Math.round(shares.tree * 1000) / 10}%`);
   }
   if (paired) {
     for (const index of paired.disturbedBare) {

@@ -43,6 +43,15 @@ describe("bench --compare", () => {
     expect(summary).toEqual(expected);
   });
 
+  it("reports each side's median commit-in-flight share when every run has one, and none otherwise", () => {
+    const round = (ref: number, tree: number | undefined) => ({
+      ref: { requestsPerSecond: 10_000, cpuMicrosPerRequest: 100, commitShare: ref },
+      tree: { requestsPerSecond: 10_000, cpuMicrosPerRequest: 100, ...(tree !== undefined && { commitShare: tree }) },
+    });
+    expect(compareRounds([round(0.66, 0.71), round(0.64, 0.75), round(0.65, 0.6)]).medianCommitShare).toEqual({ ref: 0.65, tree: 0.71 });
+    expect(compareRounds([round(0.66, 0.71), round(0.64, undefined)]).medianCommitShare).toBeUndefined();
+  });
+
   it("checks the ref out in a temporary worktree sharing node_modules, and removes it", () => {
     const checkout = checkoutRef("HEAD");
     try {
