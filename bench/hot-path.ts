@@ -23,7 +23,7 @@ import { machineFacts, type MachineFacts } from "./machine.js";
 import { formatProfileSummary, summariseProfile, type ProfileSummary } from "./profile-summary.js";
 import { BARE_RESPONSE, type AuditCounts, type TargetReady, type TargetSpec, type TargetStats } from "./protocol.js";
 import { checkoutRef, compareRounds, roundOrder, type CompareFigures, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
-import { applyPairedRatios, DISTURBED_BARE_FACTOR, DISTURBED_BARE_SHARE, lowerMedian } from "./paired.js";
+import { applyPairedRatios, DISTURBED_BARE_FACTOR, DISTURBED_BARE_SHARE, lowerMedian, machineVerdict } from "./paired.js";
 import { REPO_ROOT, TargetProcess } from "./target-process.js";
 
 /** The issue's target for the hot path at 50 connections. */
@@ -487,6 +487,8 @@ async function main(): Promise<void> {
         `broker ÷ calibration: ${paired.brokerToMinimal.map((ratio) => ratio.toFixed(3)).join(", ")}` +
         (paired.brokerToMinimal.length > 0 ? ` (median ${lowerMedian(paired.brokerToMinimal, (ratio) => ratio).toFixed(3)})` : ""),
     );
+    const reach = machineVerdict(paired, { ratioToBare: TARGET_RATIO, p99Ms: TARGET_P99_MS });
+    if (reach) console.log(reach);
   }
   for (const result of results) if (result.profile) console.log(`\n${formatProfileSummary(result.profile)}`);
 

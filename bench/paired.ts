@@ -39,6 +39,8 @@ export interface PairedSummary {
   /** The calibration's ratios to bare, and each round's broker ÷ calibration. */
   minimalRatios: number[];
   brokerToMinimal: number[];
+  /** The median calibration round (by ratio) and the median of the calibration's p99s; absent without calibration runs. */
+  calibration?: { median: number; medianP99Ms: number };
   /** Positions (in run order) of bare runs left out of the divisors as disturbed. */
   disturbedBare: number[];
 }
@@ -87,6 +89,30 @@ export function applyPairedRatios(results: PairedRun[]): PairedSummary {
     medianP99Ms: p99(lowerMedian(reads, p99)),
     minimalRatios: minimal.map(ratio),
     brokerToMinimal,
+    ...(minimal.length > 0 && { calibration: { median: ratio(lowerMedian(minimal, ratio)), medianP99Ms: p99(lowerMedian(minimal, p99)) } }),
     disturbedBare: results.flatMap((run, index) => (disturbed.has(run) ? [index] : [])),
   };
+}
+
+export interface Targets {
+  ratioToBare: number;
+  p99Ms: number;
+}
+
+/**
+ * What the calibration says of this machine now: the calibration does the issue's hot-path list
+ * and nothing else, so a target it misses as a median is out of reach here for the broker too,
+ * whatever the broker's own code costs. Undefined without calibration rounds.
+ */
+export function machineVerdict(summary: PairedSummary, targets: Targets): string | undefined {
+  const { calibration } = summary;
+  if (!calibration) return undefined;
+  const missed = [
+    ...(calibration.median < targets.ratioToBare ? [`throughput (≥ ${targets.ratioToBare} of bare)`] : []),
+    ...(calibration.medianP99Ms >= targets.p99Ms ? [`p99 (< ${targets.p99Ms} ms)`] : []),
+  ];
+  const figures = `the calibration's median round ${calibration.median.toFixed(3)} of bare, its median p99 ${calibration.medianP99Ms.toFixed(2)} ms`;
+  return missed.length === 0
+    ? `machine: ${figures}: both targets are within reach of a design that does only the issue's list here`
+    : `machine: ${figures}: even the issue's list alone misses the ${missed.join(" and the ")} target${missed.length > 1 ? "s" : ""} on this machine now`;
 }

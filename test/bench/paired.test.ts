@@ -1,6 +1,6 @@
 /** `npm run bench -- --paired N`: each run against the bare runs around it, and reads against the calibration. */
 import { describe, expect, it } from "vitest";
-import { applyPairedRatios, type PairedRun } from "../../bench/paired.js";
+import { applyPairedRatios, machineVerdict, type PairedRun } from "../../bench/paired.js";
 
 const run = (id: string, requestsPerSecond: number, p99 = 5, cpuMicrosPerRequest = 20, cpuPercent = 96): PairedRun => ({
   id,
@@ -87,5 +87,48 @@ describe("bench --paired ratios", () => {
   it("keeps every bare run when fewer than three ran or when all look alike", () => {
     expect(applyPairedRatios([run("bare", 40_000, 2, 18), run("secret-get", 12_000), run("bare-end", 20_000, 2, 40, 60)]).disturbedBare).toEqual([]);
     expect(applyPairedRatios([run("bare", 40_000, 2, 30), run("secret-get", 12_000), run("bare", 40_000, 2, 31), run("secret-get", 12_000), run("bare-end", 40_000, 2, 29)]).disturbedBare).toEqual([]);
+  });
+});
+
+describe("bench --paired: what the calibration says of the machine", () => {
+  const targets = { ratioToBare: 0.3, p99Ms: 10 };
+  // Session 7's first run: calibration 0.299 / 0.349 / 0.305 of bare at p99 12.27 / 9.61 / 12.28 ms.
+  const session7 = () => [
+    run("bare", 31_476, 5, 30, 93.3),
+    run("minimal", 9_819, 12.27),
+    run("secret-get", 10_117, 12.64),
+    run("bare", 34_276, 4, 28, 95.9),
+    run("minimal", 11_977, 9.61),
+    run("secret-get", 9_525, 15.04),
+    run("bare", 19_500, 6, 50, 97.7),
+    run("minimal", 10_457, 12.28),
+    run("secret-get", 7_408, 19.47),
+    run("bare-end", 19_442, 6, 49, 95.4),
+  ];
+
+  it("takes the calibration's median round and median p99, like the broker's", () => {
+    const summary = applyPairedRatios(session7());
+    expect(summary.calibration).toEqual({ median: 0.305, medianP99Ms: 12.27 });
+  });
+
+  it("says when even the calibration misses a target, naming which", () => {
+    const line = machineVerdict(applyPairedRatios(session7()), targets);
+    expect(line).toContain("0.305 of bare");
+    expect(line).toContain("12.27 ms");
+    expect(line).toContain("misses the p99 (< 10 ms) target");
+    expect(line).not.toContain("throughput");
+  });
+
+  it("names both targets when the calibration misses both, and neither when it meets both", () => {
+    const slow = applyPairedRatios([run("bare", 40_000), run("minimal", 10_000, 12), run("secret-get", 8_000, 14), run("bare-end", 40_000)]);
+    expect(machineVerdict(slow, targets)).toContain("misses the throughput (≥ 0.3 of bare) and the p99 (< 10 ms) targets");
+    const fast = applyPairedRatios([run("bare", 40_000), run("minimal", 14_000, 6), run("secret-get", 11_000, 9), run("bare-end", 40_000)]);
+    expect(machineVerdict(fast, targets)).toContain("both targets are within reach");
+  });
+
+  it("has nothing to say without calibration rounds", () => {
+    const summary = applyPairedRatios([run("secret-get", 10_000), run("bare", 40_000)]);
+    expect(summary.calibration).toBeUndefined();
+    expect(machineVerdict(summary, targets)).toBeUndefined();
   });
 });
