@@ -23,12 +23,11 @@ import { machineFacts, type MachineFacts } from "./machine.js";
 import { formatProfileSummary, summariseProfile, type ProfileSummary } from "./profile-summary.js";
 import { BARE_RESPONSE, type AuditCounts, type TargetReady, type TargetSpec, type TargetStats } from "./protocol.js";
 import { checkoutRef, compareRounds, roundOrder, type CompareFigures, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
-import { applyPairedRatios, DISTURBED_BARE_FACTOR, DISTURBED_BARE_SHARE, lowerMedian, machineVerdict } from "./paired.js";
+import { applyPairedRatios, DISTURBED_BARE_FACTOR, DISTURBED_BARE_SHARE, lowerMedian, machineVerdict, type Targets } from "./paired.js";
 import { REPO_ROOT, TargetProcess } from "./target-process.js";
 
 /** The issue's target for the hot path at 50 connections. */
-const TARGET_RATIO = 0.3;
-const TARGET_P99_MS = 10;
+const TARGETS: Targets = { ratioToBare: 0.3, p99Ms: 10 };
 const BATCH_SIZE = 5;
 
 type ScenarioId = "bare" | "minimal" | "secret-get" | "secret-batch" | "secret-get-info-log" | "token" | "bare-end";
@@ -316,11 +315,11 @@ function verdict(results: ScenarioResult[]): string[] {
     lines.push(`bare app: ${first} req/s at the start, ${last} at the end (drift ${(((last! - first!) / first!) * 100).toFixed(1)}%); ratios divide by their mean`);
   }
   if (get && get.ratioToBare !== undefined) {
-    const ratioOk = get.ratioToBare >= TARGET_RATIO;
-    const p99Ok = get.load.latencyMs.p99 < TARGET_P99_MS;
+    const ratioOk = get.ratioToBare >= TARGETS.ratioToBare;
+    const p99Ok = get.load.latencyMs.p99 < TARGETS.p99Ms;
     lines.push(
-      `hot path: ${get.ratioToBare.toFixed(3)} of bare throughput (target ≥ ${TARGET_RATIO}: ${ratioOk ? "met" : "MISSED"}), ` +
-        `p99 ${get.load.latencyMs.p99.toFixed(2)} ms (target < ${TARGET_P99_MS} ms: ${p99Ok ? "met" : "MISSED"})`,
+      `hot path: ${get.ratioToBare.toFixed(3)} of bare throughput (target ≥ ${TARGETS.ratioToBare}: ${ratioOk ? "met" : "MISSED"}), ` +
+        `p99 ${get.load.latencyMs.p99.toFixed(2)} ms (target < ${TARGETS.p99Ms} ms: ${p99Ok ? "met" : "MISSED"})`,
     );
   }
   const minimal = results.filter((result) => result.id === "minimal");
@@ -487,7 +486,7 @@ async function main(): Promise<void> {
         `broker ÷ calibration: ${paired.brokerToMinimal.map((ratio) => ratio.toFixed(3)).join(", ")}` +
         (paired.brokerToMinimal.length > 0 ? ` (median ${lowerMedian(paired.brokerToMinimal, (ratio) => ratio).toFixed(3)})` : ""),
     );
-    const reach = machineVerdict(paired, { ratioToBare: TARGET_RATIO, p99Ms: TARGET_P99_MS });
+    const reach = machineVerdict(paired, TARGETS);
     if (reach) console.log(reach);
   }
   for (const result of results) if (result.profile) console.log(`\n${formatProfileSummary(result.profile)}`);
@@ -499,7 +498,7 @@ async function main(): Promise<void> {
     startedAt: new Date().toISOString(),
     profiled: Boolean(profileDir),
     settings: { durationSeconds, warmupSeconds, pipelining: 1, durability: "SQLite WAL, synchronous=FULL, group commit per event-loop turn" },
-    targets: { ratioToBare: TARGET_RATIO, p99Ms: TARGET_P99_MS },
+    targets: TARGETS,
     machine,
     results,
     ...(paired && { paired }),
