@@ -4,22 +4,12 @@ import type * as z from "zod";
 import { AT_KEY, EXPECTED_KEYS_PREFIX, policyFileSchema, type PolicyFile } from "./schema.js";
 import { roleFacts, type RoleFacts } from "./roles.js";
 import type { PolicyProblem } from "./types.js";
+import type { NodeEnd, NodePath, Position } from "./position.js";
 
 /**
  * One policy file from text to validated data, with every problem placed at the line and
  * column of the YAML node it is about.
  */
-
-/** A path into the document, as zod reports it: map keys and sequence indexes. */
-export type NodePath = readonly PropertyKey[];
-
-/** Where a problem points: at a map key (`key`) or at the value under it (`value`). */
-export type NodeEnd = "key" | "value";
-
-export interface Position {
-  readonly line: number;
-  readonly column: number;
-}
 
 /** A validated file that can still say where each of its nodes was written. */
 export interface ParsedPolicyFile {

@@ -1,4 +1,4 @@
-import type { NodeEnd, NodePath, Position } from "./parse.js";
+import type { NodeEnd, NodePath, Position } from "./position.js";
 import { ADMIN_ROLE, BUILTIN_ROLES, type PolicyProblem } from "./types.js";
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The credbroker client SDK: `import { BrokerClient } from "credbroker/client"`.
+ * BrokerClient: authenticates as one MCP server, loads its secrets and keeps them current.
+ * Published through the SDK's entry point (./index.ts) as `credbroker/client`:
  *
  * ```ts
  * const client = BrokerClient.fromEnv();            // CREDBROKER_URL, CREDBROKER_CLIENT_ID, ...
@@ -25,7 +26,6 @@ export { SecretSet } from "./secret-set.js";
 export type { SecretInfo, SecretState, SecretSetEvents } from "./secret-set.js";
 export type { RetryPolicy } from "./backoff.js";
 export type { AssertionAlgorithm, PrivateKeyInput } from "./keys.js";
-export { withBrokerSecrets, type McpServerLike, type WithBrokerSecretsOptions } from "./mcp.js";
 
 /** Default broker address, as the CLI uses. */
 export const DEFAULT_BROKER_URL = "http://127.0.0.1:8787";

@@ -3,7 +3,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BrokerClient, SecretAccessError, withBrokerSecrets } from "../../src/sdk/client.js";
+import { BrokerClient, SecretAccessError, withBrokerSecrets } from "../../src/sdk/index.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
 import { waitFor } from "./wait.js";
 
