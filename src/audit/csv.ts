@@ -9,7 +9,8 @@ export const AUDIT_CSV_COLUMNS = [
 export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return "";
   let text = String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  // A leading line break counts too: some spreadsheets trim it and then evaluate what follows.
+  if (/^[=+\-@\t\r\n]/.test(text)) text = `'${text}`;
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

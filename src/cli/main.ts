@@ -9,7 +9,7 @@ import { registerInspectCommands } from "./commands/inspect.js";
 import { registerManageCommands } from "./commands/manage.js";
 import { registerRunCommand } from "./commands/run.js";
 import { CliError } from "./errors.js";
-import { consoleOutput } from "./output.js";
+import { consoleOutput, terminalSafe } from "./output.js";
 
 export async function runCli(argv: string[]): Promise<number> {
   let pending: Promise<number> | undefined;
@@ -44,7 +44,8 @@ export async function runCli(argv: string[]): Promise<number> {
       return error.exitCode;
     }
     if (isBrokerError(error)) {
-      process.stderr.write(`credbroker: ${error.message}\n`);
+      // The broker's message may quote what a caller sent (a denied name, a path).
+      process.stderr.write(`credbroker: ${terminalSafe(error.message)}\n`);
       return 1;
     }
     process.stderr.write(`credbroker: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);

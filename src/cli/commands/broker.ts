@@ -8,6 +8,7 @@ import { startBroker, type RunningBroker } from "../../main.js";
 import { openPostgresStore } from "../../store/postgres.js";
 import { openSqliteStore } from "../../store/sqlite.js";
 import { openStore } from "../../store/open.js";
+import { lockDataDir } from "../data-dir-lock.js";
 import { CliError } from "../errors.js";
 import type { Output } from "../output.js";
 
@@ -59,6 +60,8 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       if (!/^\d{1,5}$/.test(options.port) || Number(options.port) > 65535) throw new CliError("--port must be a number 0-65535", 2);
       const dataDir = resolve(options.dataDir);
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      // Before anything in the folder changes: a second dev must leave the first one untouched.
+      const lock = lockDataDir(dataDir);
       let policies = options.policies ? resolve(options.policies) : resolve("policies");
       if (!options.policies && !existsSync(policies)) {
         policies = join(dataDir, "policies");
@@ -92,6 +95,8 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       const adminStore = await openStore(config.database);
       const adminToken = await issueDevAdminToken(adminStore).finally(() => adminStore.close());
       const broker = await startBroker({ config, masterKey: ring });
+      // Signal handlers before the ready line: a supervisor may stop the broker the moment it reads it.
+      const exited = runUntilSignal(broker, out).finally(() => lock.release());
       if (out.json) {
         out.out(JSON.stringify({ url: broker.url, admin_token: adminToken }));
       } else {
@@ -102,7 +107,7 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
         out.out(`  export CREDBROKER_TOKEN=${adminToken}`);
         out.out("");
       }
-      setExit(runUntilSignal(broker, out));
+      setExit(exited);
     });
 
   program
@@ -117,8 +122,9 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       const initialised = await isInitialised(store).finally(() => store.close());
       if (!initialised) throw new CliError("this broker is not initialised: run `credbroker init` first");
       const broker = await startBroker({ config, masterKey: ring });
+      const exited = runUntilSignal(broker, out);
       out.err(`credbroker serving on ${broker.url}`);
-      setExit(runUntilSignal(broker, out));
+      setExit(exited);
     });
 
   program

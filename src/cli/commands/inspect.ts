@@ -10,7 +10,7 @@ import { explain } from "../../policy/explain.js";
 import { loadPolicyDir } from "../../policy/load.js";
 import { apiClientFromEnv } from "../api-client.js";
 import { CliError } from "../errors.js";
-import { table, type Output } from "../output.js";
+import { table, terminalSafe, type Output } from "../output.js";
 
 export function registerInspectCommands(program: Command, output: (json: boolean) => Output, setExit: (promise: Promise<number>) => void) {
   const api = () => apiClientFromEnv();
@@ -139,7 +139,7 @@ export function registerInspectCommands(program: Command, output: (json: boolean
       if (out.json) out.out(JSON.stringify(result));
       else {
         out.out(result.ok ? `ok: ${result.checked} records, chain intact` : `TAMPERED: ${result.problems.length} problem(s) in ${result.checked} records`);
-        for (const problem of result.problems) out.out(`  seq ${problem.seq}: ${problem.kind}: ${problem.message}`);
+        for (const problem of result.problems) out.out(`  seq ${problem.seq}: ${problem.kind}: ${terminalSafe(problem.message)}`);
         if (result.head) out.out(`head: seq ${result.head.seq} hash ${result.head.hash} (record it outside the broker to detect truncation)`);
       }
       if (!result.ok) setExit(Promise.resolve(1));
