@@ -18,7 +18,8 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "credbroker_process_" });
+  // One prefix for everything: Node's own names already say process_ or nodejs_.
+  collectDefaultMetrics({ register: registry, prefix: "credbroker_" });
   return {
     registry,
     httpRequests: new Counter({

@@ -32,14 +32,14 @@ export class ApiClient {
     }
     if (!response.ok) {
       const error = (parsed as { error?: { code?: string; message?: string; denied?: unknown } } | undefined)?.error;
-      throw new CliError(`${error?.message ?? `HTTP ${response.status}`}${error?.code ? ` (${error.code})` : ""}`);
+      throw new CliError(`${error?.message ?? `HTTP ${response.status}`}${error?.code ? ` (${error.code})` : ""}`, 1, error?.code ?? `http_${response.status}`);
     }
     return parsed as T;
   }
 
   /** The raw response, for streaming endpoints. Throws CliError when the broker cannot be reached. */
   async raw(method: string, path: string, body?: unknown): Promise<Response> {
-    if (!this.options.token) throw new CliError("CREDBROKER_TOKEN is not set (an operator token; `credbroker dev` prints one)");
+    if (!this.options.token) throw new CliError("CREDBROKER_TOKEN is not set (an operator token; `credbroker dev` prints one)", 1, "no_token");
     const url = new URL(path, this.options.url.endsWith("/") ? this.options.url : `${this.options.url}/`);
     try {
       return await fetch(url, {
@@ -52,7 +52,11 @@ export class ApiClient {
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 120_000),
       });
     } catch (error) {
-      throw new CliError(`cannot reach the broker at ${this.options.url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+      throw new CliError(
+        `cannot reach the broker at ${this.options.url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`,
+        1,
+        "broker_unreachable",
+      );
     }
   }
 }

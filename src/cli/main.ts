@@ -11,7 +11,22 @@ import { registerRunCommand } from "./commands/run.js";
 import { CliError } from "./errors.js";
 import { consoleOutput, terminalSafe } from "./output.js";
 
+/** True when the CLI's own arguments (not those after `--`, which belong to `run`'s child) ask for JSON. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).includes("--json");
+}
+
+/**
+ * A failure as scripts read it with `--json` (one line on stderr), or as people read it: then
+ * terminal-safe, since the message may quote what a caller sent the broker (a denied name, a path).
+ */
+function reportFailure(json: boolean, code: string, message: string): void {
+  process.stderr.write(json ? `${JSON.stringify({ error: { code, message } })}\n` : `credbroker: ${terminalSafe(message)}\n`);
+}
+
 export async function runCli(argv: string[]): Promise<number> {
+  const json = wantsJson(argv);
   let pending: Promise<number> | undefined;
   const setExit = (promise: Promise<number>) => {
     pending = promise;
@@ -20,8 +35,9 @@ export async function runCli(argv: string[]): Promise<number> {
     .description("credential broker for MCP servers")
     .version("0.1.0")
     .exitOverride()
-    .showHelpAfterError()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    // With --json, commander's own prose is dropped: the failure is reported once, as JSON, below.
+    .showHelpAfterError(!json)
+    .configureOutput({ writeErr: (text) => (json ? undefined : process.stderr.write(text)) });
   registerBrokerCommands(program, consoleOutput, setExit);
   registerManageCommands(program, consoleOutput);
   registerInspectCommands(program, consoleOutput, setExit);
@@ -37,18 +53,18 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
+      if (json) reportFailure(true, "usage", error.message.replace(/^error: /, ""));
       return 2;
     }
     if (error instanceof CliError) {
-      process.stderr.write(`credbroker: ${error.message}\n`);
+      reportFailure(json, error.code, error.message);
       return error.exitCode;
     }
     if (isBrokerError(error)) {
-      // The broker's message may quote what a caller sent (a denied name, a path).
-      process.stderr.write(`credbroker: ${terminalSafe(error.message)}\n`);
+      reportFailure(json, error.code, error.message);
       return 1;
     }
-    process.stderr.write(`credbroker: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    reportFailure(json, "internal_error", `unexpected error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }
 }

@@ -21,7 +21,8 @@ export interface PolicySource {
   readonly text: string;
 }
 
-const POLICY_FILE_RE = /\.ya?ml$/;
+/** The files of a policy folder that hold policy. */
+export const POLICY_FILE_RE = /\.ya?ml$/;
 
 /**
  * Loads every `*.yaml` and `*.yml` file directly in `dir`, sorted by name.

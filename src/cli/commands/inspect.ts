@@ -1,14 +1,15 @@
 /** Commands for policy authors and auditors: policy check/explain, audit who-accessed/query/export/verify. */
 import type { Command } from "commander";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync, readdirSync, statSync } from "node:fs";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { AUDIT_CSV_COLUMNS, toCsvRow } from "../../audit/csv.js";
 import type { AuditRecordJson } from "../../audit/record.js";
-import { explain } from "../../policy/explain.js";
-import { loadPolicyDir } from "../../policy/load.js";
-import { apiClientFromEnv } from "../api-client.js";
+import { explain, type Explanation } from "../../policy/explain.js";
+import { loadPolicyDir, POLICY_FILE_RE, type LoadResult } from "../../policy/load.js";
+import type { EvaluationRequest as ExplainRequest } from "../../policy/types.js";
+import { apiClientFromEnv, type ApiClient } from "../api-client.js";
 import { CliError } from "../errors.js";
 import { table, terminalSafe, type Output } from "../output.js";
 
@@ -23,7 +24,8 @@ export function registerInspectCommands(program: Command, output: (json: boolean
     .option("--json")
     .action((dir: string | undefined, options: { json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const result = loadPolicyDir(dir ?? "policies");
+      const folder = dir ?? "policies";
+      const result = policyFolderProblem(folder) ?? loadPolicyDir(folder);
       if (result.ok) {
         out.out(out.json ? JSON.stringify({ ok: true, files: result.files }) : `ok: ${result.files.length} file(s) valid`);
         return;
@@ -39,20 +41,38 @@ export function registerInspectCommands(program: Command, output: (json: boolean
     .requiredOption("--secret <path>")
     .option("--action <action>", "read or list", "read")
     .option("--source-ip <ip>", "evaluate source_cidr conditions for this address")
-    .option("--dir <dir>", "policy folder", "policies")
+    .option("--dir <dir>", "evaluate this local policy folder (default: the broker's policies when CREDBROKER_URL is set, else ./policies)")
     .option("--json")
-    .action((options: { server: string; secret: string; action: string; sourceIp?: string; dir: string; json?: boolean }) => {
+    .action(async (options: { server: string; secret: string; action: string; sourceIp?: string; dir?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
       if (options.action !== "read" && options.action !== "list") throw new CliError("--action must be read or list", 2);
-      const loaded = loadPolicyDir(options.dir);
-      if (!loaded.ok) throw new CliError(`policies are invalid; run credbroker policy check ${options.dir}`);
-      const result = explain(loaded.policy, { serverId: options.server, secretPath: options.secret, action: options.action, ...(options.sourceIp && { sourceIp: options.sourceIp }) });
+      const request: ExplainRequest = { serverId: options.server, secretPath: options.secret, action: options.action, ...(options.sourceIp && { sourceIp: options.sourceIp }) };
+      const result = options.dir === undefined && process.env.CREDBROKER_URL ? await explainOnBroker(api(), request) : explainLocally(options.dir ?? "policies", request);
       if (out.json) out.out(JSON.stringify(result));
       else {
         out.out(`${result.decision.allowed ? "ALLOW" : "DENY"}: ${result.decision.allowed ? `${result.decision.rule.file}:${result.decision.rule.line}` : result.decision.message}`);
         for (const considered of result.considered) out.out(`  ${considered.matched ? "matched" : "skipped"} ${considered.rule.effect} ${considered.rule.file}:${considered.rule.line}: ${considered.why}`);
       }
       if (!result.decision.allowed) setExit(Promise.resolve(1));
+    });
+
+  policy
+    .command("reload")
+    .description("make the running broker (CREDBROKER_URL) reload its policy folder now; an invalid set is refused and the last good one kept")
+    .option("--json")
+    .action(async (options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const response = await api().raw("POST", "v1/admin/policy/reload");
+      const body = (await response.json().catch(() => undefined)) as { ok?: unknown; problems?: unknown } | undefined;
+      if (typeof body?.ok !== "boolean" || (response.status !== 200 && response.status !== 422)) {
+        const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
+        throw new CliError(`${error?.message ?? `HTTP ${response.status}`}`, 1, error?.code ?? `http_${response.status}`);
+      }
+      const problems = Array.isArray(body.problems) ? body.problems.map(String) : [];
+      if (out.json) out.out(JSON.stringify({ ok: body.ok, problems }));
+      else if (body.ok) out.out("policies reloaded");
+      else for (const problem of problems) out.err(terminalSafe(problem));
+      if (!body.ok) setExit(Promise.resolve(1));
     });
 
   // audit -----------------------------------------------------------------------------------
@@ -144,4 +164,25 @@ export function registerInspectCommands(program: Command, output: (json: boolean
       }
       if (!result.ok) setExit(Promise.resolve(1));
     });
+}
+
+/** `policy check`'s refusal of a folder that cannot hold the policy: missing, or without any policy file. */
+function policyFolderProblem(folder: string): LoadResult | undefined {
+  const problem = (message: string): LoadResult => ({ ok: false, problems: [{ file: folder, line: 1, column: 1, message }] });
+  if (!existsSync(folder)) return problem(`the policy folder ${folder} does not exist`);
+  if (!statSync(folder).isDirectory()) return problem(`${folder} is not a folder`);
+  if (!readdirSync(folder).some((name) => POLICY_FILE_RE.test(name) && !name.startsWith("."))) return problem(`no policy file (*.yaml, *.yml) in ${folder}`);
+  return undefined;
+}
+
+function explainLocally(folder: string, request: ExplainRequest): Explanation {
+  const loaded = loadPolicyDir(folder);
+  if (!loaded.ok) throw new CliError(`policies are invalid; run credbroker policy check ${folder}`);
+  return explain(loaded.policy, request);
+}
+
+/** The broker's answer for its enforced policy set (GET /v1/admin/policy/explain, `audit` permission). */
+function explainOnBroker(api: ApiClient, request: ExplainRequest): Promise<Explanation> {
+  const query = new URLSearchParams({ server: request.serverId, secret: request.secretPath, action: request.action, ...(request.sourceIp && { source_ip: request.sourceIp }) });
+  return api.request<Explanation>("GET", `v1/admin/policy/explain?${query}`);
 }
