@@ -125,7 +125,7 @@ describe("credbroker CLI against credbroker dev", () => {
     dev.kill("SIGHUP");
     const deadline = Date.now() + 15_000;
     while (!devStderr().includes("policies reloaded") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(devStderr()).toContain("credbroker: policies reloaded");
+    expect(devStderr()).toContain("policies reloaded");
     const reloads = await runCli(["audit", "query", "--action", "policy.reload", "--json"], { env });
     expect((JSON.parse(reloads.stdout) as Array<{ outcome: string }>).some((r) => r.outcome === "allowed")).toBe(true);
   });

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey } from "../../bootstrap.js";
 import { loadConfig, type BrokerConfig } from "../../config.js";
+import { createLogger, type Logger } from "../../logger.js";
 import { startBroker, type RunningBroker } from "../../main.js";
 import { openPostgresStore } from "../../store/postgres.js";
 import { openSqliteStore } from "../../store/sqlite.js";
@@ -25,21 +26,27 @@ roles:
   auditor: [audit]
 `;
 
-/** Keeps the process alive until SIGINT/SIGTERM; SIGHUP reloads policies. */
-function runUntilSignal(broker: RunningBroker, output: Output): Promise<number> {
+/**
+ * Keeps the process alive until SIGINT/SIGTERM; SIGHUP reloads policies (the reload logs its
+ * outcome). The start and stop lines go through the broker's logger, so its stderr is one format.
+ */
+function runUntilSignal(broker: RunningBroker, logger: Logger): Promise<number> {
   return new Promise((resolvePromise) => {
-    const stop = (signal: string) => {
-      output.err(`credbroker: ${signal} received, shutting down`);
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, "shutting down");
       process.off("SIGHUP", hup);
       broker.close().then(
-        () => resolvePromise(0),
-        () => resolvePromise(1),
+        () => {
+          logger.info("credbroker stopped");
+          resolvePromise(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: String(error) }, "credbroker did not stop cleanly");
+          resolvePromise(1);
+        },
       );
     };
-    const hup = () => {
-      const outcome = broker.reloadPolicies();
-      output.err(outcome.ok ? "credbroker: policies reloaded" : "credbroker: policy reload failed; last good policy kept (see log)");
-    };
+    const hup = () => broker.reloadPolicies();
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGHUP", hup);
@@ -94,9 +101,10 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       }
       const adminStore = await openStore(config.database);
       const adminToken = await issueDevAdminToken(adminStore).finally(() => adminStore.close());
-      const broker = await startBroker({ config, masterKey: ring });
+      const logger = createLogger(config.log_level);
+      const broker = await startBroker({ config, masterKey: ring, logger });
       // Signal handlers before the ready line: a supervisor may stop the broker the moment it reads it.
-      const exited = runUntilSignal(broker, out).finally(() => lock.release());
+      const exited = runUntilSignal(broker, logger).finally(() => lock.release());
       if (out.json) {
         out.out(JSON.stringify({ url: broker.url, admin_token: adminToken }));
       } else {
@@ -115,16 +123,14 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
     .description("run a production broker from a config file plus CREDBROKER_* environment")
     .option("--config <file>", "configuration file (YAML)")
     .action(async (options: { config?: string }) => {
-      const out = output(false);
       const config = loadConfig(options.config ?? (existsSync("credbroker.yaml") ? "credbroker.yaml" : undefined));
       const ring = resolveMasterKey(config, process.env, false);
       const store = await openStore(config.database);
       const initialised = await isInitialised(store).finally(() => store.close());
       if (!initialised) throw new CliError("this broker is not initialised: run `credbroker init` first");
-      const broker = await startBroker({ config, masterKey: ring });
-      const exited = runUntilSignal(broker, out);
-      out.err(`credbroker serving on ${broker.url}`);
-      setExit(exited);
+      const logger = createLogger(config.log_level);
+      const broker = await startBroker({ config, masterKey: ring, logger });
+      setExit(runUntilSignal(broker, logger));
     });
 
   program
