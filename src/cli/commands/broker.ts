@@ -27,30 +27,47 @@ roles:
 `;
 
 /**
- * Keeps the process alive until SIGINT/SIGTERM; SIGHUP reloads policies (the reload logs its
- * outcome). The start and stop lines go through the broker's logger, so its stderr is one format.
+ * SIGINT/SIGTERM stop the broker, SIGHUP reloads its policies (the reload logs its outcome).
+ * Listening starts before the broker does: a supervisor may signal the moment the broker logs
+ * that it listens, and a signal without a listener would kill the process before it drains its
+ * audit writer. A stop asked for during the start runs as soon as the start is done. The start
+ * and stop lines go through the broker's logger, so its stderr is one format.
  */
-function runUntilSignal(broker: RunningBroker, logger: Logger): Promise<number> {
-  return new Promise((resolvePromise) => {
-    const stop = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, "shutting down");
-      process.off("SIGHUP", hup);
-      broker.close().then(
-        () => {
-          logger.info("credbroker stopped");
-          resolvePromise(0);
-        },
-        (error: unknown) => {
-          logger.error({ err: String(error) }, "credbroker did not stop cleanly");
-          resolvePromise(1);
-        },
-      );
-    };
-    const hup = () => broker.reloadPolicies();
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGHUP", hup);
-  });
+function stopOnSignal(logger: Logger): { attach(broker: RunningBroker): Promise<number> } {
+  let broker: RunningBroker | undefined;
+  let requested: NodeJS.Signals | undefined;
+  let stopped: ((code: number) => void) | undefined;
+  const stopping = new Promise<number>((resolvePromise) => (stopped = resolvePromise));
+  const stop = (running: RunningBroker, signal: NodeJS.Signals) => {
+    logger.info({ signal }, "shutting down");
+    process.off("SIGHUP", hup);
+    running.close().then(
+      () => {
+        logger.info("credbroker stopped");
+        stopped?.(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: String(error) }, "credbroker did not stop cleanly");
+        stopped?.(1);
+      },
+    );
+  };
+  const onStop = (signal: NodeJS.Signals) => {
+    if (requested) return;
+    requested = signal;
+    if (broker) stop(broker, signal);
+  };
+  const hup = () => broker?.reloadPolicies();
+  process.once("SIGINT", onStop);
+  process.once("SIGTERM", onStop);
+  process.on("SIGHUP", hup);
+  return {
+    attach(running) {
+      broker = running;
+      if (requested) stop(running, requested);
+      return stopping;
+    },
+  };
 }
 
 export function registerBrokerCommands(program: Command, output: (json: boolean) => Output, setExit: (promise: Promise<number>) => void) {
@@ -102,9 +119,9 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       const adminStore = await openStore(config.database);
       const adminToken = await issueDevAdminToken(adminStore).finally(() => adminStore.close());
       const logger = createLogger(config.log_level);
+      const signals = stopOnSignal(logger);
       const broker = await startBroker({ config, masterKey: ring, logger });
-      // Signal handlers before the ready line: a supervisor may stop the broker the moment it reads it.
-      const exited = runUntilSignal(broker, logger).finally(() => lock.release());
+      const exited = signals.attach(broker).finally(() => lock.release());
       if (out.json) {
         out.out(JSON.stringify({ url: broker.url, admin_token: adminToken }));
       } else {
@@ -129,8 +146,8 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       const initialised = await isInitialised(store).finally(() => store.close());
       if (!initialised) throw new CliError("this broker is not initialised: run `credbroker init` first");
       const logger = createLogger(config.log_level);
-      const broker = await startBroker({ config, masterKey: ring, logger });
-      setExit(runUntilSignal(broker, logger));
+      const signals = stopOnSignal(logger);
+      setExit(signals.attach(await startBroker({ config, masterKey: ring, logger })));
     });
 
   program

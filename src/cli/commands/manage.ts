@@ -1,8 +1,10 @@
 /** Commands that manage a running broker over its API: server, operator, secret, lease, keys. */
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { apiClientFromEnv } from "../api-client.js";
 import { CliError } from "../errors.js";
+import { generateKeyFile, readPublicKey } from "../server-keys.js";
 import { table, type Output } from "../output.js";
 
 interface ServerJson {
@@ -29,15 +31,6 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function readPublicKey(file: string | undefined): Record<string, unknown> | undefined {
-  if (!file) return undefined;
-  try {
-    return JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch {
-    throw new CliError(`cannot read a public JWK (JSON) from ${file}`);
-  }
-}
-
 export function registerManageCommands(program: Command, output: (json: boolean) => Output) {
   const api = () => apiClientFromEnv();
 
@@ -48,7 +41,7 @@ export function registerManageCommands(program: Command, output: (json: boolean)
     .description("register a server; prints its client secret once")
     .option("--description <text>")
     .option("--label <key=value...>", "labels (repeatable)")
-    .option("--public-key <file>", "register a public JWK for private_key_jwt")
+    .option("--public-key <file>", "register a public key (PEM or JWK) for private_key_jwt")
     .option("--no-secret", "no client secret (needs --public-key)")
     .option("--json")
     .action(async (id: string, options: { description?: string; label?: string[]; publicKey?: string; secret: boolean; json?: boolean }) => {
@@ -60,7 +53,7 @@ export function registerManageCommands(program: Command, output: (json: boolean)
           return [pair.slice(0, eq), pair.slice(eq + 1)];
         }),
       );
-      const publicJwk = readPublicKey(options.publicKey);
+      const publicJwk = options.publicKey === undefined ? undefined : readPublicKey(options.publicKey);
       const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", "v1/admin/servers", {
         id,
         ...(options.description && { description: options.description }),
@@ -72,6 +65,29 @@ export function registerManageCommands(program: Command, output: (json: boolean)
       else {
         out.out(`registered ${result.client_id}`);
         if (result.client_secret) out.out(`client secret (shown once): ${result.client_secret}`);
+      }
+    });
+  server
+    .command("keygen <id>")
+    .description("make an Ed25519 key pair, write the private key to a 0600 file, and register the server with the public key only (no client secret)")
+    .option("--out <file>", "private key file (default ./ID.key; never overwritten)")
+    .option("--description <text>")
+    .option("--json")
+    .action(async (id: string, options: { out?: string; description?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const file = resolve(options.out ?? `${id}.key`);
+      const key = await generateKeyFile(file);
+      try {
+        await api().request("POST", "v1/admin/servers", { id, public_jwk: key.publicJwk, no_secret: true, ...(options.description && { description: options.description }) });
+      } catch (error) {
+        key.discard();
+        throw error;
+      }
+      if (out.json) out.out(JSON.stringify({ client_id: id, private_key_file: file, kid: key.kid, public_jwk: key.publicJwk }));
+      else {
+        out.out(`registered ${id} with an Ed25519 key (kid ${key.kid}); private key written to ${file} (mode 0600)`);
+        out.out(`  export CREDBROKER_CLIENT_ID=${id}`);
+        out.out(`  export CREDBROKER_PRIVATE_KEY_FILE=${file}`);
       }
     });
   server
@@ -96,11 +112,11 @@ export function registerManageCommands(program: Command, output: (json: boolean)
   server
     .command("rotate-credentials <id>")
     .description("replace the server's client secret (or public key); the old one stops working at once")
-    .option("--public-key <file>", "replace the registered public JWK instead")
+    .option("--public-key <file>", "replace the registered public key (PEM or JWK) instead")
     .option("--json")
     .action(async (id: string, options: { publicKey?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const publicJwk = readPublicKey(options.publicKey);
+      const publicJwk = options.publicKey === undefined ? undefined : readPublicKey(options.publicKey);
       const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", `v1/admin/servers/${enc(id)}/rotate-credentials`, publicJwk ? { public_jwk: publicJwk } : {});
       if (out.json) out.out(JSON.stringify(result));
       else out.out(result.client_secret ? `new client secret for ${id} (shown once): ${result.client_secret}` : `public key of ${id} replaced`);
