@@ -85,12 +85,18 @@ export function registerInspectCommands(program: Command, output: (json: boolean
     .action(async (path: string, options: { since?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
       const query = new URLSearchParams({ secret: path, ...(options.since && { since: options.since }) });
-      const report = await api().request<{ servers: Array<{ server: string; count: number; first: string; last: string; outcomes: { allowed: number; denied: number; error: number } }> }>(
-        "GET",
-        `v1/audit/access-report?${query}`,
-      );
-      if (out.json) out.out(JSON.stringify(report.servers.map(({ server, count, first, last, outcomes }) => ({ server, count, first, last, outcomes }))));
-      else out.out(table(["server", "count", "first", "last", "allowed", "denied", "error"], report.servers.map((r) => [r.server, r.count, r.first, r.last, r.outcomes.allowed, r.outcomes.denied, r.outcomes.error])));
+      const report = await api().request<{
+        servers: Array<{ server: string; actor_kind: string; count: number; first: string; last: string; outcomes: { allowed: number; denied: number; error: number } }>;
+      }>("GET", `v1/audit/access-report?${query}`);
+      // `server` is the scripting contract's name for the actor, an operator included.
+      if (out.json) out.out(JSON.stringify(report.servers.map(({ server, actor_kind, count, first, last, outcomes }) => ({ server, actor_kind, count, first, last, outcomes }))));
+      else
+        out.out(
+          table(
+            ["actor", "kind", "count", "first", "last", "allowed", "denied", "error"],
+            report.servers.map((r) => [r.server, r.actor_kind, r.count, r.first, r.last, r.outcomes.allowed, r.outcomes.denied, r.outcomes.error]),
+          ),
+        );
     });
   audit
     .command("query")
