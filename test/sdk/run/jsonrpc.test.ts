@@ -1,6 +1,6 @@
 /** Newline framing and JSON-RPC classification of the stdio relay. */
 import { describe, expect, it } from "vitest";
-import { classifyLine, idKey, LineSplitter } from "../../src/run/jsonrpc.js";
+import { classifyLine, idKey, LineSplitter } from "../../../src/sdk/run/jsonrpc.js";
 
 describe("LineSplitter", () => {
   it("returns complete lines with their newline, bytes untouched, across chunk boundaries", () => {

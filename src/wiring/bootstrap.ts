@@ -3,17 +3,17 @@
  * create the signing key and the first admin operator, and mark the store initialised.
  */
 import { existsSync } from "node:fs";
-import { auditEntry } from "./audit/entry.js";
-import { AuditWriter } from "./audit/writer.js";
-import { SigningKeys } from "./auth/signing-keys.js";
-import type { BrokerConfig } from "./config.js";
-import { Envelope } from "./crypto/envelope.js";
-import { MasterKeyRing } from "./crypto/master-key.js";
-import { SealedMeta } from "./crypto/sealed-meta.js";
-import { BrokerError } from "./errors.js";
-import { OperatorService } from "./operators/service.js";
-import { emptyPolicySet } from "./policy/compile.js";
-import type { Store } from "./store/store.js";
+import { auditEntry } from "../audit/entry.js";
+import { AuditWriter } from "../audit/writer.js";
+import { SigningKeys } from "../auth/signing-keys.js";
+import type { BrokerConfig } from "../config.js";
+import { Envelope } from "../crypto/envelope.js";
+import { MasterKeyRing } from "../crypto/master-key.js";
+import { SealedMeta } from "../crypto/sealed-meta.js";
+import { BrokerError } from "../errors.js";
+import { OperatorService } from "../operators/service.js";
+import { emptyPolicySet } from "../policy/compile.js";
+import type { Store } from "../store/store.js";
 
 export const INITIALISED_KEY = "initialised_at";
 

@@ -1,7 +1,7 @@
 /** The command line of `credbroker run`: --env pairs, --on-change modes, ${NAME} substitution, the child's environment. */
 import { describe, expect, it } from "vitest";
-import { childEnvironment, parseEnvMappings, parseOnChange, RunUsageError, substituteArgs } from "../../src/run/options.js";
-import { exitStatus } from "../../src/run/child.js";
+import { childEnvironment, parseEnvMappings, parseOnChange, RunUsageError, substituteArgs } from "../../../src/sdk/run/options.js";
+import { exitStatus } from "../../../src/sdk/run/child.js";
 
 describe("parseEnvMappings", () => {
   it.each([

@@ -1,6 +1,6 @@
 /** The stdio relay's session logic, driven line by line with in-memory ends. */
 import { describe, expect, it } from "vitest";
-import { RESTART_ERROR_CODE, StdioSession } from "../../src/run/stdio-session.js";
+import { RESTART_ERROR_CODE, StdioSession } from "../../../src/sdk/run/stdio-session.js";
 
 const line = (message: unknown) => Buffer.from(`${JSON.stringify(message)}\n`);
 const parse = (bytes: Buffer[]) =>

@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
-import { BrokerClient, BrokerClientError, type SecretSet } from "../sdk/client.js";
+import { BrokerClient, BrokerClientError, type SecretSet } from "../client.js";
 import { exitStatus, hasExited, signalNumber, startChild, stopChild } from "./child.js";
 import { childEnvironment, substituteArgs, type OnChange } from "./options.js";
 import { StdioSession } from "./stdio-session.js";
