@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { waitFor } from "../sdk/wait.js";
+import { waitFor } from "../helpers/wait.js";
 import { CLI, connectMcp, fingerprint, NODE_TS, runProcess, TICKET_SERVER_ENV, type McpSession, type Ticket } from "./mcp.js";
 
 const POLICY = `

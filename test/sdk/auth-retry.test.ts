@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BrokerClient, BrokerClientError } from "../../src/sdk/client.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { nextChange, waitFor } from "./wait.js";
+import { nextChange, waitFor } from "../helpers/wait.js";
 
 const POLICY = `
 servers:

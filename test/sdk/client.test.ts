@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BrokerClient, BrokerClientError, SecretAccessError, type SecretSet } from "../../src/sdk/client.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { nextChange, waitFor } from "./wait.js";
+import { nextChange, waitFor } from "../helpers/wait.js";
 
 const POLICY = `
 servers:
