@@ -6,7 +6,7 @@
  * it from this process with autocannon over loopback: a warm-up, then the measured window, same
  * settings for every target.
  * Every response is checked (status and body); every 2xx read must have its audit record
- * committed. Prints a table and writes bench/results/hot-path-<timestamp>.json.
+ * committed. Prints a table and writes bench/results/hot-path-<timestamp>.json (git-ignored).
  *
  *   npm run bench                                  # all scenarios, 50 connections, 3 s + 10 s each
  *   npm run bench -- --only bare,secret-get        # a subset
@@ -20,7 +20,6 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isClean, runLoad, type LoadFigures, type LoadSpec } from "./load.js";
 import { machineFacts, type MachineFacts } from "./machine.js";
-import { formatProfileSummary, summariseProfile, type ProfileSummary } from "./profile-summary.js";
 import { BARE_RESPONSE, type AuditCounts, type TargetReady, type TargetSpec, type TargetStats } from "./protocol.js";
 import { checkoutRef, compareRounds, roundOrder, type CompareFigures, type CompareSide, type CompareSummary, type RefCheckout } from "./compare.js";
 import { applyPairedRatios, DISTURBED_BARE_FACTOR, DISTURBED_BARE_SHARE, lowerMedian, machineVerdict, type Targets } from "./paired.js";
@@ -68,7 +67,8 @@ interface ScenarioResult {
   durability?: { key: string; committed: number; requiredAtLeast: number; ok: boolean };
   ratioToBare?: number;
   clean: boolean;
-  profile?: ProfileSummary;
+  /** With --profile: the V8 CPU profile of the measured window (Chrome DevTools or speedscope open it). */
+  profileFile?: string;
   loadAverageBefore: number[];
 }
 
@@ -246,11 +246,10 @@ async function runScenario(
     const load = await runLoad({ ...request, title: scenario.id, connections, durationSeconds: options.durationSeconds });
     const wallSeconds = Number(process.hrtime.bigint() - windowStart) / 1e9;
     const statsAfter = await target.stats();
-    let profile: ProfileSummary | undefined;
+    let profileFile: string | undefined;
     if (options.profileDir) {
-      const file = `${options.profileDir}/${scenario.id}${side ? `-${side.name}` : ""}-${options.stamp}.cpuprofile`;
-      await target.profileStop(file);
-      profile = summariseProfile(file);
+      profileFile = `${options.profileDir}/${scenario.id}${side ? `-${side.name}` : ""}-${options.stamp}.cpuprofile`;
+      await target.profileStop(profileFile);
     }
     const auditAfter = await target.auditCounts();
 
@@ -265,7 +264,7 @@ async function runScenario(
       server: serverFigures(statsBefore, statsAfter, wallSeconds, load.responses),
       clean: isClean(warmup, true) && isClean(load),
       loadAverageBefore,
-      ...(profile && { profile }),
+      ...(profileFile && { profileFile }),
     };
     if (scenario.audit) {
       const committed = auditDelta(auditBefore, auditAfter, scenario.audit.key);
@@ -489,7 +488,7 @@ async function main(): Promise<void> {
     const reach = machineVerdict(paired, TARGETS);
     if (reach) console.log(reach);
   }
-  for (const result of results) if (result.profile) console.log(`\n${formatProfileSummary(result.profile)}`);
+  for (const result of results) if (result.profileFile) console.log(`CPU profile of ${result.id}: ${result.profileFile}`);
 
   const out = values.out ?? `${resultsDir}/hot-path-${stamp}${profileDir ? "-profiled" : ""}.json`;
   const report = {

@@ -12,7 +12,7 @@ import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { initialiseStore } from "../src/bootstrap.js";
+import { initialiseStore } from "../src/wiring/bootstrap.js";
 import { parseConfig } from "../src/config.js";
 import { MasterKeyRing } from "../src/crypto/master-key.js";
 import { createLogger } from "../src/logger.js";

@@ -37,7 +37,7 @@ describe("bench --paired ratios", () => {
   });
 
   it("leaves a bare run out of the divisors when its CPU per request shows another tenant on the machine", () => {
-    // The session-5 run: the third bare app at 35k req/s and 32 µs per request against ~18.
+    // A measured run: the third bare app at 35k req/s and 32 µs per request against ~18.
     const runs = [
       run("bare", 53_000, 2, 18),
       run("minimal", 19_000),
@@ -58,7 +58,7 @@ describe("bench --paired ratios", () => {
   });
 
   it("leaves a bare run out when it got less of a core than the bare app takes, and says which", () => {
-    // The session-6 run at 05:32: the last bare app at 77.3% of a core and 17.9k req/s; its CPU per
+    // A measured run: the last bare app at 77.3% of a core and 17.9k req/s; its CPU per
     // request (43 µs) was within 1.25x of the median, so only its share shows the other tenant.
     const runs = [
       run("bare", 21_945, 6, 44, 95.5),
@@ -92,8 +92,8 @@ describe("bench --paired ratios", () => {
 
 describe("bench --paired: what the calibration says of the machine", () => {
   const targets = { ratioToBare: 0.3, p99Ms: 10 };
-  // Session 7's first run: calibration 0.299 / 0.349 / 0.305 of bare at p99 12.27 / 9.61 / 12.28 ms.
-  const session7 = () => [
+  // A run on a slow spell of the machine: calibration 0.299 / 0.349 / 0.305 of bare at p99 12.27 / 9.61 / 12.28 ms.
+  const slowMachine = () => [
     run("bare", 31_476, 5, 30, 93.3),
     run("minimal", 9_819, 12.27),
     run("secret-get", 10_117, 12.64),
@@ -107,12 +107,12 @@ describe("bench --paired: what the calibration says of the machine", () => {
   ];
 
   it("takes the calibration's median round and median p99, like the broker's", () => {
-    const summary = applyPairedRatios(session7());
+    const summary = applyPairedRatios(slowMachine());
     expect(summary.calibration).toEqual({ median: 0.305, medianP99Ms: 12.27 });
   });
 
   it("says when even the calibration misses a target, naming which", () => {
-    const line = machineVerdict(applyPairedRatios(session7()), targets);
+    const line = machineVerdict(applyPairedRatios(slowMachine()), targets);
     expect(line).toContain("0.305 of bare");
     expect(line).toContain("12.27 ms");
     expect(line).toContain("misses the p99 (< 10 ms) target");

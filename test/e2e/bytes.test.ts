@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/cli.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { waitFor } from "../sdk/wait.js";
+import { waitFor } from "../helpers/wait.js";
 import { CLI, NODE_TS } from "./mcp.js";
 
 const SERVER = resolve(ROOT, "test/e2e/fixtures/fingerprint-server.ts");

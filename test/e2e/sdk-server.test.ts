@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { waitFor } from "../sdk/wait.js";
+import { waitFor } from "../helpers/wait.js";
 import { connectMcp, fingerprint, NODE_TS, runProcess, TICKET_SERVER, type McpSession } from "./mcp.js";
 
 const POLICY = `

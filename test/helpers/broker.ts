@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { initialiseStore, isInitialised } from "../../src/bootstrap.js";
+import { initialiseStore, isInitialised } from "../../src/wiring/bootstrap.js";
 import { parseConfig, type BrokerConfigInput } from "../../src/config.js";
 import { MasterKeyRing } from "../../src/crypto/master-key.js";
 import { REDACTED_PATHS } from "../../src/logger.js";

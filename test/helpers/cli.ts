@@ -1,6 +1,8 @@
 /** Runs the real `credbroker` CLI as a child process. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { resolve } from "node:path";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 /** The compiled CLI: test/global-setup.ts builds dist/ from the current sources before any test runs. */
@@ -61,4 +63,36 @@ export function stop(child: ChildProcess): Promise<number | null> {
     child.once("exit", (code) => resolvePromise(code));
     child.kill("SIGTERM");
   });
+}
+
+export interface DevBroker {
+  dir: string;
+  child: ChildProcess;
+  stderr: () => string;
+  url: string;
+  /** CREDBROKER_URL and the dev admin token, for `runCli`. */
+  env: NodeJS.ProcessEnv;
+  /** Stops it (SIGTERM), removes its folder, and resolves with its exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** `credbroker dev --json` in a temporary folder with `policy` as its only policy file. */
+export async function startDev(policy: string): Promise<DevBroker> {
+  const dir = mkdtempSync(join(tmpdir(), "credbroker-cli-"));
+  mkdirSync(join(dir, "policies"));
+  writeFileSync(join(dir, "policies", "servers.yaml"), policy);
+  const started = await startCli(["dev", "--json", "--port", "0", "--data-dir", join(dir, "data"), "--policies", join(dir, "policies")], { cwd: dir });
+  const ready = JSON.parse(started.firstLine) as { url: string; admin_token: string };
+  return {
+    dir,
+    child: started.child,
+    stderr: started.stderr,
+    url: ready.url,
+    env: { CREDBROKER_URL: ready.url, CREDBROKER_TOKEN: ready.admin_token },
+    async stop() {
+      const code = await stop(started.child);
+      rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
 }

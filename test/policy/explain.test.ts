@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 
-import { evaluate } from "../../src/policy/evaluate.js";
 import { explain } from "../../src/policy/explain.js";
 import type { EvaluationRequest } from "../../src/policy/types.js";
 import { policyOf, yaml } from "./helpers.js";
@@ -51,28 +50,28 @@ describe("explain", () => {
   });
 
   it("considers nothing for an unknown server", () => {
-    expect(explain(policy, { serverId: "nobody-mcp", secretPath: "github/token", action: "read" })).toEqual({
-      decision: evaluate(policy, { serverId: "nobody-mcp", secretPath: "github/token", action: "read" }),
-      considered: [],
-    });
+    const { decision, considered } = explain(policy, { serverId: "nobody-mcp", secretPath: "github/token", action: "read" });
+    expect(decision).toMatchObject({ allowed: false, reason: "unknown_server" });
+    expect(decision).not.toHaveProperty("rule");
+    expect(considered).toEqual([]);
   });
 
-  // explain must never disagree with evaluate: a matched deny means a denial, else the first matched allow decides.
-  const requests: EvaluationRequest[] = [
-    { serverId: "github-mcp", secretPath: "github/token", action: "read" },
-    { serverId: "github-mcp", secretPath: "github/token", action: "list" },
-    { serverId: "github-mcp", secretPath: "github/admin/x", action: "list" },
-    { serverId: "github-mcp", secretPath: "github/ci/x", action: "read", sourceIp: "10.0.0.1" },
-    { serverId: "github-mcp", secretPath: "github/other", action: "read", sourceIp: "10.0.0.1" },
-    { serverId: "github-mcp", secretPath: "gitlab/token", action: "read", sourceIp: "10.0.0.1" },
+  // The decision and the rules that matched, for each request: a matched deny decides, else the first matched allow.
+  const table: Array<[string, EvaluationRequest, { allowed: boolean; reason?: string; line?: number }, string[]]> = [
+    ["an exact allow", { serverId: "github-mcp", secretPath: "github/token", action: "read" }, { allowed: true, line: 4 }, ["allow@4"]],
+    ["an allow for another action", { serverId: "github-mcp", secretPath: "github/token", action: "list" }, { allowed: true, line: 6 }, ["allow@6"]],
+    ["a deny over a matching allow", { serverId: "github-mcp", secretPath: "github/admin/x", action: "list" }, { allowed: false, reason: "explicit_deny", line: 12 }, ["deny@12", "allow@6"]],
+    ["a conditional deny over a conditional allow", { serverId: "github-mcp", secretPath: "github/ci/x", action: "read", sourceIp: "10.0.0.1" }, { allowed: false, reason: "explicit_deny", line: 13 }, ["deny@13", "allow@8"]],
+    ["a conditional allow", { serverId: "github-mcp", secretPath: "github/other", action: "read", sourceIp: "10.0.0.1" }, { allowed: true, line: 8 }, ["allow@8"]],
+    ["no rule", { serverId: "github-mcp", secretPath: "gitlab/token", action: "read", sourceIp: "10.0.0.1" }, { allowed: false, reason: "no_matching_rule" }, []],
   ];
-  it.each(requests)("agrees with evaluate for %j", (request) => {
+  it.each(table)("decides %s and marks the rules that matched", (_title, request, expected, matched) => {
     const { decision, considered } = explain(policy, request);
-    expect(decision).toEqual(evaluate(policy, request));
-    const deny = considered.find((entry) => entry.rule.effect === "deny" && entry.matched);
-    const allow = considered.find((entry) => entry.rule.effect === "allow" && entry.matched);
-    if (deny) expect(decision).toMatchObject({ allowed: false, rule: deny.rule });
-    else if (allow) expect(decision).toMatchObject({ allowed: true, rule: allow.rule });
-    else expect(decision.allowed).toBe(false);
+    expect(decision.allowed).toBe(expected.allowed);
+    if (!decision.allowed) expect(decision.reason).toBe(expected.reason);
+    expect(decision.rule?.line).toBe(expected.line);
+    expect(considered.filter((entry) => entry.matched).map(({ rule }) => `${rule.effect}@${rule.line}`)).toEqual(matched);
+    // Every rule of the server is considered, denies first, whatever the decision.
+    expect(considered.map(({ rule }) => rule.line)).toEqual([12, 13, 4, 6, 8]);
   });
 });

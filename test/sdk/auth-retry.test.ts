@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BrokerClient, BrokerClientError } from "../../src/sdk/client.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { nextChange, waitFor } from "./wait.js";
+import { nextChange, waitFor } from "../helpers/wait.js";
 
 const POLICY = `
 servers:
@@ -161,7 +161,9 @@ describe("client credentials and retries", () => {
     const client = track(new BrokerClient({ url: b.url, clientId: "secret-mcp", clientSecret: secret }));
     const set = await client.load({ ROTATING: "keyed/rotating" });
     const startedAt = Date.now();
-    // Past two token lifetimes (3 s each), the stream still delivers.
+    // Past two token lifetimes (3 s each), the stream still delivers. Real time: the broker ends a
+    // stream when its token expires and the SDK reconnects with a new one, each on its own timers
+    // over real HTTP in this process, which fake timers would stall.
     await waitFor("two token lifetimes", () => Date.now() - startedAt > 6_500 && client.following, 30_000, 100);
     const next = testSecret("r2");
     const change = nextChange(set);

@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BrokerClient, BrokerClientError, SecretAccessError, type SecretSet } from "../../src/sdk/client.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { nextChange, waitFor } from "./wait.js";
+import { nextChange, waitFor } from "../helpers/wait.js";
 
 const POLICY = `
 servers:
@@ -44,7 +44,9 @@ describe("BrokerClient against a real broker", () => {
     (await b.admin<{ leases: LeaseJson[] }>("GET", `/v1/admin/leases?server=${server}`)).body.leases.filter((lease) => lease.state === "active");
 
   beforeAll(async () => {
-    // Short leases so renewals happen within a test; generous max ttl except under short/.
+    // Short leases so renewals happen within a test; generous max ttl except under short/. The
+    // renewal tests wait in real time: the SDK's timers and the broker's HTTP answers interleave
+    // (the upkeep decisions themselves are specified on a frozen clock in schedule.test.ts).
     b = await startTestBroker({ policy: POLICY, config: { lease: { default_ttl: 3, max_ttl: "1h" } } });
     clientSecret = await b.registerServer("app-mcp");
     await b.registerServer("other-mcp");

@@ -5,7 +5,7 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrokerClient, SecretAccessError, withBrokerSecrets } from "../../src/sdk/index.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
-import { waitFor } from "./wait.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("withBrokerSecrets", () => {
   let b: TestBroker;

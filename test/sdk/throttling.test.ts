@@ -16,9 +16,14 @@ describe("SDK and the token endpoint's rate limit", () => {
   let secret: string;
   const value = testSecret("busy");
 
+  // The broker's clock runs with real time (the SDK waits out a Retry-After on its own timers) plus
+  // an offset a test may advance instead of sleeping until the rate limit lets a request through.
+  let aheadMs = 0;
+  const clock = () => Date.now() + aheadMs;
+
   beforeAll(async () => {
     // One token per second per client id, no burst: a second client right after the first is throttled.
-    b = await startTestBroker({ policy: POLICY, config: { rate_limit: { per_second: 1, burst: 1, max_failures: 2, failure_window: "5m", lockout: "15m" } } });
+    b = await startTestBroker({ policy: POLICY, clock, config: { rate_limit: { per_second: 1, burst: 1, max_failures: 2, failure_window: "5m", lockout: "15m" } } });
     secret = await b.registerServer("busy-mcp");
     await b.putSecret("busy/key", value);
   });
@@ -41,11 +46,12 @@ describe("SDK and the token endpoint's rate limit", () => {
 
   it("reports a lockout (Retry-After in minutes) instead of waiting for it", async () => {
     const wrong = (attempt: number) => new BrokerClient({ url: b.url, clientId: "busy-mcp", clientSecret: `cbs_wrong${attempt}`, events: false }).load({ KEY: "busy/key" });
+    // A second between attempts refills the bucket, so each is judged on its credentials.
     for (const attempt of [1, 2]) {
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      aheadMs += 1100;
       await expect(wrong(attempt)).rejects.toMatchObject({ code: "invalid_client" });
     }
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    aheadMs += 1100;
     // Waiting out a 15-minute lockout would exceed the test's timeout: answering at all proves it did not.
     await expect(new BrokerClient({ url: b.url, clientId: "busy-mcp", clientSecret: secret, events: false }).load({ KEY: "busy/key" })).rejects.toMatchObject({ code: "rate_limited" });
   });

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey } from "../../bootstrap.js";
+import { initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey } from "../../wiring/bootstrap.js";
 import { loadConfig, type BrokerConfig } from "../../config.js";
 import { createLogger, type Logger } from "../../logger.js";
 import { startBroker, type RunningBroker } from "../../main.js";

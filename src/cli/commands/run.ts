@@ -1,7 +1,7 @@
 /** `credbroker run [--env NAME=PATH ...] [--on-change MODE] -- COMMAND [ARGS...]` */
 import type { Command } from "commander";
-import { parseEnvMappings, parseOnChange, RunUsageError } from "../../run/options.js";
-import { runWithSecrets, type RunStdio } from "../../run/run.js";
+import { parseEnvMappings, parseOnChange, RunUsageError } from "../../sdk/run/options.js";
+import { runWithSecrets, type RunStdio } from "../../sdk/run/run.js";
 import { CliError } from "../errors.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
