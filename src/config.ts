@@ -273,13 +273,28 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return parseConfig(merge(merge(extra, fromFile), environmentOverrides(env)), file ?? "configuration");
 }
 
+/**
+ * Makes the file's relative paths absolute against `base` (the file's folder): `policies`, a
+ * `sqlite:` database, and every option named `*_file` at any depth (`master_key_file`,
+ * `metrics.token_file`, a mount's `tls_ca_file`, `auth.token_file`, `auth.approle.role_id_file`...),
+ * so a config means the same whatever folder the broker is started from. Overrides from the
+ * environment are not touched: they resolve against the working directory, like a shell's paths.
+ */
 function resolvePaths(raw: Record<string, unknown>, base: string): Record<string, unknown> {
-  const out = { ...raw };
   const absolute = (value: unknown) => (typeof value === "string" && !isAbsolute(value) ? resolve(base, value) : value);
+  const out = resolveFileOptions(raw, absolute);
   if (typeof out.policies === "string") out.policies = absolute(out.policies);
-  if (typeof out.master_key_file === "string") out.master_key_file = absolute(out.master_key_file);
   if (typeof out.database === "string" && out.database.startsWith("sqlite:") && out.database !== "sqlite::memory:") {
     out.database = `sqlite:${absolute(out.database.slice("sqlite:".length)) as string}`;
   }
   return out;
+}
+
+function resolveFileOptions(node: Record<string, unknown>, absolute: (value: unknown) => unknown): Record<string, unknown> {
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (value !== null && typeof value === "object") return resolveFileOptions(value as Record<string, unknown>, absolute);
+    return value;
+  };
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, key.endsWith("_file") ? absolute(value) : walk(value)]));
 }
