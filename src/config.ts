@@ -146,7 +146,7 @@ const awsMount = z
 
 const mount = z.discriminatedUnion("backend", [localMount, vaultMount, awsMount]);
 
-export const configSchema = z
+const configSchema = z
   .object({
     listen: listen.default("127.0.0.1:8787"),
     /** The URL clients use to reach the broker; the token issuer and assertion audience. */
@@ -213,7 +213,7 @@ export type BrokerConfigInput = z.input<typeof configSchema>;
 const CLIENT_VARIABLES = new Set(["URL", "TOKEN", "CLIENT_ID", "CLIENT_SECRET", "PRIVATE_KEY_FILE", "MASTER_KEY"]);
 
 /** The configuration overrides found in the environment, as a nested object. */
-export function environmentOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+function environmentOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const overrides: Record<string, unknown> = {};
   const topLevel = new Set(Object.keys(configSchema.shape));
   for (const [name, raw] of Object.entries(env)) {

@@ -9,7 +9,7 @@ import { BrokerError } from "../errors.js";
 export const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /** Algorithms a server may sign assertions with; symmetric and `none` are never accepted. */
-export const ASSERTION_ALGORITHMS = ["EdDSA", "ES256", "ES384", "PS256", "RS256"] as const;
+const ASSERTION_ALGORITHMS = ["EdDSA", "ES256", "ES384", "PS256", "RS256"] as const;
 
 const CLOCK_TOLERANCE_SECONDS = 5;
 
