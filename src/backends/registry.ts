@@ -20,7 +20,7 @@ import { vaultPlugin } from "./vault/plugin.js";
 export const mountSchema = z.discriminatedUnion("backend", [localPlugin.configSchema, vaultPlugin.configSchema, awsPlugin.configSchema]);
 
 export type MountConfig = z.output<typeof mountSchema>;
-export type MountConfigOf<K extends BackendKind> = Extract<MountConfig, { backend: K }>;
+type MountConfigOf<K extends BackendKind> = Extract<MountConfig, { backend: K }>;
 
 export const backendPlugins: { [K in BackendKind]: BackendPlugin<K, MountConfigOf<K>> } = { local: localPlugin, vault: vaultPlugin, aws: awsPlugin };
 
