@@ -17,7 +17,7 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 /** Longest accepted assertion lifetime: bounds how long a jti must be remembered. */
 const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 
-export interface AssertionCheck {
+interface AssertionCheck {
   clientId: string;
   assertion: string;
   publicJwks: JWK[];
@@ -32,7 +32,7 @@ const invalidClient = (message: string, detail?: string) =>
   new BrokerError("unauthorized", message, detail === undefined ? {} : { detail });
 
 /** Verifies the assertion; throws BrokerError("unauthorized") (RFC 6749 `invalid_client`) otherwise. */
-export async function verifyClientAssertion(check: AssertionCheck): Promise<void> {
+async function verifyClientAssertion(check: AssertionCheck): Promise<void> {
   let header;
   try {
     header = decodeProtectedHeader(check.assertion);

@@ -30,7 +30,7 @@ export async function hashClientSecret(secret: string, cost = DEFAULT_COST): Pro
 }
 
 /** True when `secret` matches `stored`; false for any malformed stored hash (never throws). */
-export async function verifyClientSecret(secret: string, stored: string): Promise<boolean> {
+async function verifyClientSecret(secret: string, stored: string): Promise<boolean> {
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
@@ -46,7 +46,7 @@ export async function verifyClientSecret(secret: string, stored: string): Promis
  * that an unknown id and a wrong secret take the same time.
  */
 let decoyHash: Promise<string> | undefined;
-export function decoyClientSecretHash(): Promise<string> {
+function decoyClientSecretHash(): Promise<string> {
   decoyHash ??= hashClientSecret(generateClientSecret());
   return decoyHash;
 }
