@@ -13,17 +13,8 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { BrokerError } from "./errors.js";
-import { durationProblem } from "./policy/duration.js";
-
-const duration = z.union([z.string(), z.number().int().positive()]).transform((value, context) => {
-  if (typeof value === "number") return value;
-  const parsed = durationProblem(value);
-  if (typeof parsed === "string") {
-    context.addIssue({ code: "custom", message: parsed });
-    return z.NEVER;
-  }
-  return parsed.seconds;
-});
+import { durationSeconds as duration } from "./backends/mount-options.js";
+import { mountSchema } from "./backends/registry.js";
 
 const listen = z
   .string()
@@ -34,119 +25,7 @@ const database = z
   .string()
   .refine((value) => value.startsWith("sqlite:") || /^postgres(ql)?:\/\//.test(value), "database must be sqlite:PATH or a postgres:// URL");
 
-// ---------------------------------------------------------------------------------------------
-// Mounts: a discriminated union on `backend`; options per backend are documented in docs/backends.md.
-
-const mountPath = z.string().regex(/^([A-Za-z0-9._+=@-]+\/)+$/, "a mount path is one or more segments ending in /, e.g. kv/");
-
-/** A timeout: `250ms`, `2s`, `1m`, or a number of seconds (0.5). Output: milliseconds. */
-const milliseconds = z.union([z.string(), z.number().positive()]).transform((value, context) => {
-  if (typeof value === "number") return Math.max(1, Math.round(value * 1000));
-  const ms = /^(\d+)ms$/.exec(value);
-  if (ms) {
-    const count = Number(ms[1]);
-    if (count > 0) return count;
-    context.addIssue({ code: "custom", message: "must be longer than zero" });
-    return z.NEVER;
-  }
-  const parsed = durationProblem(value);
-  if (typeof parsed === "string") {
-    context.addIssue({ code: "custom", message: `${parsed}, or milliseconds such as 500ms` });
-    return z.NEVER;
-  }
-  return parsed.seconds * 1000;
-});
-
-/** Options every remote mount shares: deadline per call, circuit breaker, value cache. */
-const remoteOptions = {
-  timeout: milliseconds.default(5000),
-  circuit_breaker: z
-    .object({ failure_threshold: z.number().int().min(1).max(1000).default(5), cooldown: duration.default(30) })
-    .strict()
-    .default({ failure_threshold: 5, cooldown: 30 }),
-  /** `max_entries: 0` turns the cache off. */
-  cache: z
-    .object({ max_age: duration.default(30), max_entries: z.number().int().min(0).max(1_000_000).default(1000) })
-    .strict()
-    .default({ max_age: 30, max_entries: 1000 }),
-};
-
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
-const filePath = z.string().min(1);
-const vaultPath = z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, "a Vault path without leading or trailing /, e.g. secret or database/creds");
-
-/** Exactly one of the keys named in `keys` is set. */
-function exactlyOne(keys: readonly string[], what: string) {
-  return (value: Record<string, unknown>, context: z.RefinementCtx) => {
-    const set = keys.filter((key) => value[key] !== undefined);
-    if (set.length !== 1) context.addIssue({ code: "custom", message: `${what}: set exactly one of ${keys.join(", ")}` });
-  };
-}
-
-const vaultAppRole = z
-  .object({
-    role_id_env: envName.optional(),
-    role_id_file: filePath.optional(),
-    secret_id_env: envName.optional(),
-    secret_id_file: filePath.optional(),
-    /** Path the AppRole auth method is mounted at (default approle). */
-    mount: vaultPath.default("approle"),
-  })
-  .strict()
-  .superRefine(exactlyOne(["role_id_env", "role_id_file"], "approle role id"))
-  .superRefine(exactlyOne(["secret_id_env", "secret_id_file"], "approle secret id"));
-
-const vaultAuth = z
-  .object({ token_env: envName.optional(), token_file: filePath.optional(), approle: vaultAppRole.optional() })
-  .strict()
-  .superRefine(exactlyOne(["token_env", "token_file", "approle"], "auth"));
-
-const localMount = z.object({ path: mountPath, backend: z.literal("local") }).strict();
-
-const vaultMount = z
-  .object({
-    path: mountPath,
-    backend: z.literal("vault"),
-    address: z.url({ protocol: /^https?$/ }),
-    namespace: z.string().min(1).optional(),
-    /** PEM file of the CA that signed Vault's certificate (default: the system's CAs). */
-    tls_ca_file: filePath.optional(),
-    auth: vaultAuth,
-    /** `kv`: KV v2 secrets under kv_mount. `dynamic`: credentials issued per lease under dynamic_path. */
-    engine: z.enum(["kv", "dynamic"]).default("kv"),
-    kv_mount: vaultPath.default("secret"),
-    dynamic_path: vaultPath.default("database/creds"),
-    ...remoteOptions,
-  })
-  .strict();
-
-const awsMount = z
-  .object({
-    path: mountPath,
-    backend: z.literal("aws"),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, "an AWS region, e.g. us-east-1"),
-    /** Endpoint override (LocalStack, a VPC endpoint). Default: the region's public endpoint. */
-    endpoint: z.url({ protocol: /^https?$/ }).optional(),
-    /** Names of environment variables holding static credentials; default: the SDK's provider chain. */
-    credentials: z
-      .object({ access_key_id_env: envName, secret_access_key_env: envName, session_token_env: envName.optional() })
-      .strict()
-      .optional(),
-    /** Prepended to the location to form the SecretId (`team-a/` + `db` = `team-a/db`). */
-    name_prefix: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/, "secret name characters only").default(""),
-    /** The staging label read when no version is asked for. */
-    version_stage: z.string().min(1).max(256).default("AWSCURRENT"),
-    /** SDK attempts per call, within `timeout` (default 2: one retry of throttling and 5xx). */
-    max_attempts: z.number().int().min(1).max(10).default(2),
-    /** Days a removed secret can be restored (DeleteSecret RecoveryWindowInDays). */
-    recovery_window_days: z.number().int().min(7).max(30).default(30),
-    ...remoteOptions,
-  })
-  .strict();
-
-const mount = z.discriminatedUnion("backend", [localMount, vaultMount, awsMount]);
-
-export const configSchema = z
+const configSchema = z
   .object({
     listen: listen.default("127.0.0.1:8787"),
     /** The URL clients use to reach the broker; the token issuer and assertion audience. */
@@ -186,7 +65,8 @@ export const configSchema = z
       })
       .strict()
       .default({ secret_label: false }),
-    mounts: z.array(mount).default([]),
+    /** Path prefixes mapped to backends; each entry's options are its backend plug-in's schema (docs/backends.md). */
+    mounts: z.array(mountSchema).default([]),
   })
   .strict()
   .superRefine((config, context) => {
@@ -213,7 +93,7 @@ export type BrokerConfigInput = z.input<typeof configSchema>;
 const CLIENT_VARIABLES = new Set(["URL", "TOKEN", "CLIENT_ID", "CLIENT_SECRET", "PRIVATE_KEY_FILE", "MASTER_KEY"]);
 
 /** The configuration overrides found in the environment, as a nested object. */
-export function environmentOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+function environmentOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const overrides: Record<string, unknown> = {};
   const topLevel = new Set(Object.keys(configSchema.shape));
   for (const [name, raw] of Object.entries(env)) {
@@ -273,13 +153,28 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return parseConfig(merge(merge(extra, fromFile), environmentOverrides(env)), file ?? "configuration");
 }
 
+/**
+ * Makes the file's relative paths absolute against `base` (the file's folder): `policies`, a
+ * `sqlite:` database, and every option named `*_file` at any depth (`master_key_file`,
+ * `metrics.token_file`, a mount's `tls_ca_file`, `auth.token_file`, `auth.approle.role_id_file`...),
+ * so a config means the same whatever folder the broker is started from. Overrides from the
+ * environment are not touched: they resolve against the working directory, like a shell's paths.
+ */
 function resolvePaths(raw: Record<string, unknown>, base: string): Record<string, unknown> {
-  const out = { ...raw };
   const absolute = (value: unknown) => (typeof value === "string" && !isAbsolute(value) ? resolve(base, value) : value);
+  const out = resolveFileOptions(raw, absolute);
   if (typeof out.policies === "string") out.policies = absolute(out.policies);
-  if (typeof out.master_key_file === "string") out.master_key_file = absolute(out.master_key_file);
   if (typeof out.database === "string" && out.database.startsWith("sqlite:") && out.database !== "sqlite::memory:") {
     out.database = `sqlite:${absolute(out.database.slice("sqlite:".length)) as string}`;
   }
   return out;
+}
+
+function resolveFileOptions(node: Record<string, unknown>, absolute: (value: unknown) => unknown): Record<string, unknown> {
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (value !== null && typeof value === "object") return resolveFileOptions(value as Record<string, unknown>, absolute);
+    return value;
+  };
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, key.endsWith("_file") ? absolute(value) : walk(value)]));
 }

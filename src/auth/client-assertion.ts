@@ -5,18 +5,19 @@
  */
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWK } from "jose";
 import { BrokerError } from "../errors.js";
+import type { ClientAuthMethod } from "./client-method.js";
 
 export const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /** Algorithms a server may sign assertions with; symmetric and `none` are never accepted. */
-export const ASSERTION_ALGORITHMS = ["EdDSA", "ES256", "ES384", "PS256", "RS256"] as const;
+const ASSERTION_ALGORITHMS = ["EdDSA", "ES256", "ES384", "PS256", "RS256"] as const;
 
 const CLOCK_TOLERANCE_SECONDS = 5;
 
 /** Longest accepted assertion lifetime: bounds how long a jti must be remembered. */
 const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 
-export interface AssertionCheck {
+interface AssertionCheck {
   clientId: string;
   assertion: string;
   publicJwks: JWK[];
@@ -31,7 +32,7 @@ const invalidClient = (message: string, detail?: string) =>
   new BrokerError("unauthorized", message, detail === undefined ? {} : { detail });
 
 /** Verifies the assertion; throws BrokerError("unauthorized") (RFC 6749 `invalid_client`) otherwise. */
-export async function verifyClientAssertion(check: AssertionCheck): Promise<void> {
+async function verifyClientAssertion(check: AssertionCheck): Promise<void> {
   let header;
   try {
     header = decodeProtectedHeader(check.assertion);
@@ -71,3 +72,33 @@ export async function verifyClientAssertion(check: AssertionCheck): Promise<void
   }
   throw invalidClient("client assertion could not be verified", lastError instanceof Error ? lastError.message : undefined);
 }
+
+/**
+ * RFC 7523 `private_key_jwt`: `client_assertion_type` (the jwt-bearer URN) and `client_assertion`,
+ * verified against the server's registered public keys. A server with no registered key is not
+ * authenticated; an assertion that fails verification is rejected with the reason.
+ */
+export const privateKeyJwtMethod: ClientAuthMethod<"private_key_jwt"> = {
+  name: "private_key_jwt",
+  field: "client_assertion",
+  presentedIn: (request) => request.client_assertion !== undefined || request.client_assertion_type !== undefined,
+  requestProblem: (request) => (request.client_assertion_type === CLIENT_ASSERTION_TYPE ? undefined : `client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`),
+  async authenticate(request, credentials, context) {
+    const jwks = credentials.flatMap((c) => (c.kind === "public_key" && c.publicJwk ? [JSON.parse(c.publicJwk) as JWK] : []));
+    if (jwks.length === 0 || typeof request.client_assertion !== "string") return { authenticated: false };
+    try {
+      await verifyClientAssertion({
+        clientId: context.clientId,
+        assertion: request.client_assertion,
+        publicJwks: jwks,
+        audiences: context.audiences,
+        now: context.now,
+        remember: context.rememberAssertion,
+      });
+      return { authenticated: true };
+    } catch (error) {
+      if (!(error instanceof BrokerError)) throw error;
+      return { authenticated: false, rejection: { reason: `invalid_assertion: ${error.message}`, message: error.message } };
+    }
+  },
+};

@@ -1,9 +1,9 @@
 /**
  * The OAuth 2.0 client-credentials exchange behind POST /v1/auth/token: a server proves who it is
  * with a client secret or an RFC 7523 client assertion and receives a short-lived broker token.
- * Throttled per client id and per source address; repeated failures lock the client id out.
+ * How the server proves it is one method of the registry (client-methods.ts); throttling per
+ * client id and per source address, lockout after repeated failures and the audit are shared.
  */
-import type { JWK } from "jose";
 import type { RequestMeta } from "../domain.js";
 import { isValidServerId } from "../domain.js";
 import { BrokerError } from "../errors.js";
@@ -11,18 +11,12 @@ import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry } from "../audit/entry.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../store/store.js";
-import { CLIENT_ASSERTION_TYPE, verifyClientAssertion } from "./client-assertion.js";
-import { decoyClientSecretHash, verifyClientSecret } from "./client-secret.js";
+import type { ClientAuthMethod, ClientAuthMethodName, TokenRequest } from "./client-method.js";
+import { clientAuthMethods } from "./client-methods.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { TokenService } from "./tokens.js";
 
-export interface TokenRequest {
-  grant_type?: string | undefined;
-  client_id?: string | undefined;
-  client_secret?: string | undefined;
-  client_assertion_type?: string | undefined;
-  client_assertion?: string | undefined;
-}
+export type { TokenRequest } from "./client-method.js";
 
 export interface TokenResponse {
   access_token: string;
@@ -64,12 +58,9 @@ export class ClientCredentials {
     }
     const clientId = request.client_id;
     if (typeof clientId !== "string" || clientId.length === 0) throw oauthError("invalid_request", "client_id is required");
-    const hasSecret = typeof request.client_secret === "string";
-    const hasAssertion = request.client_assertion !== undefined || request.client_assertion_type !== undefined;
-    if (hasSecret === hasAssertion) throw oauthError("invalid_request", "send exactly one of client_secret or client_assertion");
-    if (hasAssertion && request.client_assertion_type !== CLIENT_ASSERTION_TYPE) {
-      throw oauthError("invalid_request", `client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`);
-    }
+    const method = presentedMethod(request);
+    const problem = method.requestProblem(request);
+    if (problem !== undefined) throw oauthError("invalid_request", problem);
 
     const waitAddress = meta.sourceIp ? limiter.take(`ip:${meta.sourceIp}`) : 0;
     const waitClient = limiter.take(`client:${clientId}`);
@@ -85,39 +76,20 @@ export class ClientCredentials {
 
     const server = isValidServerId(clientId) ? await this.deps.store.getServer(clientId) : undefined;
     const credentials = server ? await this.deps.store.activeCredentials(server.id) : [];
-    let authenticated = false;
-    let method = "client_secret";
-    if (hasSecret) {
-      const hashes = credentials.flatMap((c) => (c.kind === "client_secret" && c.secretHash ? [c.secretHash] : []));
-      // Always pay one scrypt, so unknown clients and wrong secrets cost the same time.
-      for (const hash of hashes.length > 0 ? hashes : [await decoyClientSecretHash()]) {
-        if ((await verifyClientSecret(request.client_secret!, hash)) && hashes.length > 0) authenticated = true;
-      }
-    } else {
-      method = "private_key_jwt";
-      const jwks = credentials.flatMap((c) => (c.kind === "public_key" && c.publicJwk ? [JSON.parse(c.publicJwk) as JWK] : []));
-      if (jwks.length > 0 && typeof request.client_assertion === "string") {
-        try {
-          await verifyClientAssertion({
-            clientId,
-            assertion: request.client_assertion,
-            publicJwks: jwks,
-            audiences: this.deps.audiences(),
-            now: clock(),
-            remember: (id, expiresAt) => this.deps.store.rememberAssertion(id, expiresAt, clock()),
-          });
-          authenticated = true;
-        } catch (error) {
-          if (!(error instanceof BrokerError)) throw error;
-          limiter.recordFailure(`client:${clientId}`);
-          await this.fail(clientId, meta, `invalid_assertion: ${error.message}`);
-          throw oauthError("invalid_client", error.message);
-        }
-      }
-    }
-    if (!authenticated || !server) {
+    const outcome = await method.authenticate(request, credentials, {
+      clientId,
+      now: clock(),
+      audiences: this.deps.audiences(),
+      rememberAssertion: (id, expiresAt) => this.deps.store.rememberAssertion(id, expiresAt, clock()),
+    });
+    if (!outcome.authenticated && outcome.rejection) {
       limiter.recordFailure(`client:${clientId}`);
-      await this.fail(clientId, meta, server ? `bad_credentials (${method})` : "unknown_client");
+      await this.fail(clientId, meta, outcome.rejection.reason);
+      throw oauthError("invalid_client", outcome.rejection.message);
+    }
+    if (!outcome.authenticated || !server) {
+      limiter.recordFailure(`client:${clientId}`);
+      await this.fail(clientId, meta, server ? `bad_credentials (${method.name})` : "unknown_client");
       throw oauthError("invalid_client", "client authentication failed");
     }
     if (server.disabledAt !== null) {
@@ -127,7 +99,7 @@ export class ClientCredentials {
     limiter.recordSuccess(`client:${clientId}`);
     const { token, claims } = await this.deps.tokens.issue(server.id);
     await this.deps.audit.record(
-      auditEntry({ id: server.id, kind: "server", tokenRef: this.deps.tokenRef(claims.tokenId) }, meta, { action: "auth.token", resource: server.id, outcome: "allowed", reason: method }, clock()),
+      auditEntry({ id: server.id, kind: "server", tokenRef: this.deps.tokenRef(claims.tokenId) }, meta, { action: "auth.token", resource: server.id, outcome: "allowed", reason: method.name }, clock()),
     );
     this.deps.metrics.tokenIssues.inc({ outcome: "allowed" });
     return { access_token: token, token_type: "Bearer", expires_in: this.deps.tokens.ttlSeconds };
@@ -139,4 +111,16 @@ export class ClientCredentials {
       auditEntry({ id: clientId, kind: isValidServerId(clientId) ? "server" : "anonymous" }, meta, { action: "auth.token", resource: clientId, outcome: "denied", reason }, this.deps.clock()),
     );
   }
+}
+
+const METHODS: readonly ClientAuthMethod<ClientAuthMethodName>[] = Object.values(clientAuthMethods);
+
+/** The one authentication method the request uses; invalid_request when it uses none or several. */
+function presentedMethod(request: TokenRequest): ClientAuthMethod<ClientAuthMethodName> {
+  const presented = METHODS.filter((method) => method.presentedIn(request));
+  const [method] = presented;
+  if (presented.length !== 1 || method === undefined) {
+    throw oauthError("invalid_request", `send exactly one of ${METHODS.map((candidate) => candidate.field).join(" or ")}`);
+  }
+  return method;
 }

@@ -3,6 +3,7 @@
  * Verification runs scrypt on libuv's thread pool and compares in constant time.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import type { ClientAuthMethod } from "./client-method.js";
 
 const PREFIX = "cbs_";
 /** scrypt cost: N=2^15, r=8, p=1 is about 30-60 ms and 32 MiB per hash on current CPUs. */
@@ -29,7 +30,7 @@ export async function hashClientSecret(secret: string, cost = DEFAULT_COST): Pro
 }
 
 /** True when `secret` matches `stored`; false for any malformed stored hash (never throws). */
-export async function verifyClientSecret(secret: string, stored: string): Promise<boolean> {
+async function verifyClientSecret(secret: string, stored: string): Promise<boolean> {
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
@@ -45,7 +46,27 @@ export async function verifyClientSecret(secret: string, stored: string): Promis
  * that an unknown id and a wrong secret take the same time.
  */
 let decoyHash: Promise<string> | undefined;
-export function decoyClientSecretHash(): Promise<string> {
+function decoyClientSecretHash(): Promise<string> {
   decoyHash ??= hashClientSecret(generateClientSecret());
   return decoyHash;
 }
+
+/**
+ * RFC 6749 `client_secret` (sent in the body): matched against every active secret hash of the
+ * server. An unknown client costs one scrypt of a decoy hash, so it takes as long as a wrong secret.
+ */
+export const clientSecretMethod: ClientAuthMethod<"client_secret"> = {
+  name: "client_secret",
+  field: "client_secret",
+  presentedIn: (request) => typeof request.client_secret === "string",
+  requestProblem: () => undefined,
+  async authenticate(request, credentials) {
+    const secret = request.client_secret ?? "";
+    const hashes = credentials.flatMap((c) => (c.kind === "client_secret" && c.secretHash ? [c.secretHash] : []));
+    let authenticated = false;
+    for (const hash of hashes.length > 0 ? hashes : [await decoyClientSecretHash()]) {
+      if ((await verifyClientSecret(secret, hash)) && hashes.length > 0) authenticated = true;
+    }
+    return { authenticated };
+  },
+};

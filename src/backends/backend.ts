@@ -128,10 +128,14 @@ export interface DynamicBackend extends SecretBackend {
   issue(location: string, ttlSeconds: number): Promise<DynamicCredential>;
   /**
    * Extends the backend lease by `incrementSeconds` from now (the backend may cap it).
-   * Throws `lease_expired` when the backend no longer knows the lease, `not_renewable` when it cannot be renewed.
+   * Throws `lease_expired` when the backend no longer knows the lease (revoked or expired),
+   * `not_renewable` when it cannot be renewed, `invalid_request` for a lease id this backend did not issue.
    */
   renew(externalLeaseId: string, incrementSeconds: number): Promise<{ ttlSeconds: number; renewable: boolean }>;
-  /** Revokes the backend lease and so destroys the credential. Idempotent: an unknown lease is not an error. */
+  /**
+   * Revokes the backend lease and so destroys the credential. Idempotent: an unknown lease is not
+   * an error. Throws `invalid_request` for a lease id this backend did not issue.
+   */
   revoke(externalLeaseId: string): Promise<void>;
 }
 

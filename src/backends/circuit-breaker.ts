@@ -84,11 +84,6 @@ export class CircuitBreaker {
     if (this.consecutiveFailures >= this.failureThreshold) this.open("closed");
   }
 
-  /** A call that proved nothing about availability (e.g. it was cancelled): frees a probe slot. */
-  release(permit: CircuitPermit): void {
-    if (permit.probe && permit.generation === this.generation) this.probing = false;
-  }
-
   private open(previous: CircuitState): void {
     this.openedAt = this.clock();
     this.probing = false;

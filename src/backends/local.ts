@@ -3,9 +3,12 @@
  * (see crypto/envelope.ts). The location is the secret path itself: a `local` mount keeps its
  * prefix in the location (`scoped`), so paths never collide with unmounted ones.
  */
+import { z } from "zod";
 import type { Envelope } from "../crypto/envelope.js";
 import type { Store } from "../store/store.js";
 import type { BackendValue, BackendVersionInfo, ListableBackend, WritableBackend, WriteOptions } from "./backend.js";
+import { mountPath } from "./mount-options.js";
+import type { BackendPlugin } from "./plugin.js";
 
 type LocalStore = Pick<
   Store,
@@ -72,3 +75,13 @@ export class LocalBackend implements WritableBackend, ListableBackend {
     return this.store.ping();
   }
 }
+
+const localMountSchema = z.object({ path: mountPath, backend: z.literal("local") }).strict();
+
+/** `{path: team/, backend: local}`: the broker's own store, with the mount path kept in the stored path. */
+export const localPlugin = {
+  kind: "local",
+  configSchema: localMountSchema,
+  capabilities: () => ({ staticRead: true, versions: true, list: true, dynamicIssuance: false }),
+  create: (mount, deps) => deps.local.scoped(mount.path),
+} satisfies BackendPlugin<"local", z.output<typeof localMountSchema>>;

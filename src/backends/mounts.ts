@@ -35,6 +35,11 @@ export class MountTable {
     return { backend: this.fallback, location: path };
   }
 
+  /** The configured mounts, longest path first (the local store serving unmounted paths is not one). */
+  mounted(): readonly Mount[] {
+    return this.mounts;
+  }
+
   all(): SecretBackend[] {
     return [this.fallback, ...this.mounts.map((mount) => mount.backend)];
   }

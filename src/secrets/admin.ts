@@ -3,12 +3,12 @@
  * list versions, read (audited as `secret.get`, like any access), delete.
  */
 import { randomBytes } from "node:crypto";
-import type { RequestMeta, SecretMetadata } from "../domain.js";
+import type { RequestMeta, SecretMetadata, Sensitivity } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
-import { isWritable, type BackendVersionInfo, type WritableBackend, type WriteOptions } from "../backends/backend.js";
-import type { MountTable } from "../backends/mounts.js";
+import { isListable, isWritable, type BackendKind, type BackendVersionInfo, type WritableBackend, type WriteOptions } from "../backends/backend.js";
+import type { Mount, MountTable } from "../backends/mounts.js";
 import type { Store } from "../store/store.js";
 import { encodeValue, parseSecretName, selectKey } from "./name.js";
 
@@ -17,7 +17,7 @@ export const MAX_SECRET_BYTES = 32 * 1024;
 
 export interface SecretAdminDeps {
   store: Pick<Store, "getSecretMetadata" | "listSecrets">;
-  mounts: Pick<MountTable, "resolve">;
+  mounts: Pick<MountTable, "resolve" | "mounted">;
   audit: Pick<AuditWriter, "record">;
   clock: () => number;
   /** Told of every new version or deletion, for event streams and caches. */
@@ -36,6 +36,25 @@ export function generateValue(length: number): string {
     }
   }
   return out;
+}
+
+/**
+ * One entry of the operators' secret list: where it lives, and the metadata the broker or the
+ * backend keeps. A secret of a Vault or AWS mount is listed by name only: the broker keeps no
+ * metadata for it, so those fields are null.
+ */
+export interface ListedSecret {
+  path: string;
+  /** The mount it lives on ("local" for paths under no mount). */
+  mount: string;
+  backend: BackendKind;
+  description: string | null;
+  owner: string | null;
+  labels: Record<string, string> | null;
+  sensitivity: Sensitivity | null;
+  currentVersion: number | null;
+  createdAt: number | null;
+  updatedAt: number | null;
 }
 
 export class SecretAdmin {
@@ -59,9 +78,41 @@ export class SecretAdmin {
     return version;
   }
 
-  list(prefix: string): Promise<SecretMetadata[]> {
+  /**
+   * Every secret whose path starts with `prefix`, sorted by path: the local store's (with their
+   * metadata) and those of every listable remote mount the prefix reaches (names only). A remote
+   * mount that cannot list fails the whole list with its BrokerError (503 `backend_unavailable`,
+   * 403 `forbidden`, naming the mount): an incomplete list never passes for a complete one. A
+   * prefix outside a mount's path does not call that mount.
+   */
+  async list(prefix: string): Promise<ListedSecret[]> {
     if (prefix !== "" && !/^[A-Za-z0-9._+=@\/-]*$/.test(prefix)) throw new BrokerError("invalid_path", "invalid prefix");
-    return this.deps.store.listSecrets(prefix);
+    const [stored, remote] = await Promise.all([
+      this.deps.store.listSecrets(prefix),
+      Promise.all(this.deps.mounts.mounted().map((mount) => this.listRemote(mount, prefix))),
+    ]);
+    const local = stored.map((metadata): ListedSecret => {
+      const { backend } = this.deps.mounts.resolve(metadata.path);
+      const { path, description, owner, labels, sensitivity, currentVersion, createdAt, updatedAt } = metadata;
+      return { path, mount: backend.mount, backend: backend.kind, description, owner, labels, sensitivity, currentVersion, createdAt, updatedAt };
+    });
+    return [...local, ...remote.flat()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** The names a remote mount holds under `prefix`; none for a local mount (the store lists those) or one that cannot list. */
+  private async listRemote(mount: Mount, prefix: string): Promise<ListedSecret[]> {
+    const { backend } = mount;
+    if (backend.kind === "local" || !isListable(backend)) return [];
+    let location: string;
+    if (prefix.startsWith(mount.path)) location = prefix.slice(mount.path.length);
+    else if (mount.path.startsWith(prefix)) location = "";
+    else return [];
+    const names = await backend.list(location);
+    return names
+      .map((name) => `${mount.path}${name}`)
+      // A mount nested inside this one serves its own paths.
+      .filter((path) => this.deps.mounts.resolve(path).backend === backend)
+      .map((path) => ({ path, mount: mount.path, backend: backend.kind, description: null, owner: null, labels: null, sensitivity: null, currentVersion: null, createdAt: null, updatedAt: null }));
   }
 
   /**
@@ -114,15 +165,18 @@ export class SecretAdmin {
   }
 }
 
-export function secretMetadataToJson(metadata: SecretMetadata) {
+/** The wire form of one secret's metadata, or of a list entry (which also names its mount and backend). */
+export function secretMetadataToJson(metadata: SecretMetadata | ListedSecret) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     path: metadata.path,
+    ...("backend" in metadata && { mount: metadata.mount, backend: metadata.backend }),
     description: metadata.description,
     owner: metadata.owner,
     labels: metadata.labels,
     sensitivity: metadata.sensitivity,
     current_version: metadata.currentVersion,
-    created_at: new Date(metadata.createdAt).toISOString(),
-    updated_at: new Date(metadata.updatedAt).toISOString(),
+    created_at: iso(metadata.createdAt),
+    updated_at: iso(metadata.updatedAt),
   };
 }

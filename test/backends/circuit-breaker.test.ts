@@ -73,14 +73,6 @@ describe("circuit breaker", () => {
     expect(breaker.state).toBe("closed");
   });
 
-  it("frees the probe slot of a call that proved nothing", () => {
-    const { breaker, permit, advance } = setup();
-    for (let i = 0; i < 3; i++) breaker.failure(permit());
-    advance(10_000);
-    breaker.release(permit());
-    expect(permit().probe).toBe(true);
-  });
-
   it("rejects nonsense options as a programming error", () => {
     expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(TypeError);
     expect(() => new CircuitBreaker({ cooldownMs: -1 })).toThrow(TypeError);

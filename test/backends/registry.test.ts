@@ -1,6 +1,7 @@
 /** The `mounts` configuration schema and the registry that turns it into a mount table. */
 import { describe, expect, it } from "vitest";
-import { isWritable } from "../../src/backends/backend.js";
+import { isDynamic, isListable, isWritable } from "../../src/backends/backend.js";
+import { backendPlugins } from "../../src/backends/registry.js";
 import { parseConfig } from "../../src/config.js";
 import { rejection, testMounts } from "./helpers.js";
 
@@ -83,5 +84,35 @@ describe("createMountTable", () => {
   it("names the mount when a credential it needs is missing", async () => {
     const error = await rejection(testMounts([vault], { env: {} }));
     expect(error.message).toBe("mount kv/: environment variable VAULT_TOKEN (auth.token_env) is not set");
+  });
+});
+
+describe("backend plug-ins", () => {
+  it("are registered under their own kind", () => {
+    for (const [kind, plugin] of Object.entries(backendPlugins)) expect(plugin.kind).toBe(kind);
+  });
+
+  // The capability table of docs/backends.md, as the plug-ins declare it.
+  it.each([
+    ["local", { path: "team/", backend: "local" }, { staticRead: true, versions: true, list: true, dynamicIssuance: false }],
+    ["vault engine kv", vault, { staticRead: true, versions: true, list: true, dynamicIssuance: false }],
+    ["vault engine dynamic", { ...vault, path: "db/", engine: "dynamic" }, { staticRead: false, versions: false, list: false, dynamicIssuance: true }],
+    ["aws", aws, { staticRead: true, versions: true, list: true, dynamicIssuance: false }],
+  ] as const)("%s declares what its backends implement", async (_what, entry, expected) => {
+    const [mount] = parseConfig({ mounts: [entry] }).mounts;
+    if (mount === undefined) throw new Error("expected one mount");
+    const declared = mount.backend === "local" ? backendPlugins.local.capabilities(mount) : mount.backend === "vault" ? backendPlugins.vault.capabilities(mount) : backendPlugins.aws.capabilities(mount);
+    expect(declared).toEqual(expected);
+    const mounts = await testMounts([entry], { env: { VAULT_TOKEN: "t" } });
+    try {
+      const { backend } = mounts.table.resolve(`${entry.path}x`);
+      expect({ versions: isWritable(backend), list: isListable(backend), dynamicIssuance: isDynamic(backend) }).toEqual({
+        versions: expected.versions,
+        list: expected.list,
+        dynamicIssuance: expected.dynamicIssuance,
+      });
+    } finally {
+      await mounts.close();
+    }
   });
 });

@@ -85,6 +85,8 @@ export interface DatabaseRoleOptions {
   defaultTtlSeconds?: number;
   /** Cap for renewals, counted from issue (default 24h). */
   maxTtlSeconds?: number;
+  /** Default true. Leases of a non-renewable role answer `renewable: false` and refuse `sys/leases/renew`. */
+  renewable?: boolean;
 }
 
 export interface VaultLeaseInfo {
@@ -235,6 +237,7 @@ interface AppRole {
 interface DatabaseRole {
   defaultTtl: number;
   maxTtl: number;
+  renewable: boolean;
 }
 
 interface Lease {
@@ -871,7 +874,7 @@ export async function startVaultTestServer(options: VaultTestServerOptions = {})
       issueTime: t,
       expireTime: t + ttl * 1000,
       lastRenewal: null,
-      renewable: true,
+      renewable: role.renewable,
       defaultTtl: role.defaultTtl,
       maxTtl: role.maxTtl,
       username,
@@ -881,7 +884,7 @@ export async function startVaultTestServer(options: VaultTestServerOptions = {})
     leases.set(lease.id, lease);
     return json(
       200,
-      envelope({ lease_id: lease.id, renewable: true, lease_duration: ttl, data: { username, password }, mount_type: "database" }),
+      envelope({ lease_id: lease.id, renewable: role.renewable, lease_duration: ttl, data: { username, password }, mount_type: "database" }),
     );
   }
 
@@ -1273,6 +1276,7 @@ export async function startVaultTestServer(options: VaultTestServerOptions = {})
       databaseRoles.set(name, {
         defaultTtl: roleOptions.defaultTtlSeconds ?? 3600,
         maxTtl: roleOptions.maxTtlSeconds ?? 86_400,
+        renewable: roleOptions.renewable ?? true,
       });
     },
     activeLeases() {

@@ -336,6 +336,15 @@ describe("Vault test server through node-vault", () => {
       expect(server.revokedLeases().at(-1)).toMatchObject({ leaseId: second.lease_id, reason: "token-revoked" });
     });
 
+    it("issues leases of a non-renewable role as renewable: false and refuses to renew them", async () => {
+      server.addDatabaseRole("one-shot", { defaultTtlSeconds: 300, renewable: false });
+      const creds = await root.generateDatabaseCredentials({ databasePath: "database", name: "one-shot" });
+      expect(creds).toMatchObject({ renewable: false, lease_duration: 300 });
+      const refused = await failure(root.renew({ lease_id: creds.lease_id, increment: 600 }));
+      expect(refused.response?.statusCode).toBe(400);
+      expect(refused.response?.body).toEqual({ errors: ["lease is not renewable"] });
+    });
+
     it("keeps sys/leases/revoke out of the default policy and rejects unknown roles", async () => {
       const { token } = server.createToken({ rules: [{ path: "database/creds/*", capabilities: ["read"] }] });
       const client = vault({ apiVersion: "v1", endpoint: server.url, token });

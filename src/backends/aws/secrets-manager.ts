@@ -43,9 +43,8 @@ import type { MountGuard } from "../guard.js";
 import type { BackendMetrics } from "../metrics.js";
 import { awsFailure } from "./errors.js";
 
-export const AWSCURRENT = "AWSCURRENT";
-export const AWSPENDING = "AWSPENDING";
-export const AWSPREVIOUS = "AWSPREVIOUS";
+const AWSCURRENT = "AWSCURRENT";
+const AWSPENDING = "AWSPENDING";
 
 export interface AwsSecretsManagerBackendOptions {
   mount: string;
@@ -62,7 +61,7 @@ export interface AwsSecretsManagerBackendOptions {
 }
 
 /** Name DescribeSecret'd by the readiness probe: a not-found answer proves AWS answers and accepts the credentials. */
-export const HEALTH_PROBE_NAME = "credbroker-health-probe";
+const HEALTH_PROBE_NAME = "credbroker-health-probe";
 const DEFAULT_LIST_LIMIT = 1000;
 
 export class AwsSecretsManagerBackend

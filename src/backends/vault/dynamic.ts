@@ -10,7 +10,8 @@ import type { BackendValue, ClosableBackend, DynamicBackend, DynamicCredential }
 import type { MountGuard } from "../guard.js";
 import { vaultFailure } from "./errors.js";
 import { checkVaultHealth } from "./health.js";
-import type { BackendLogger, VaultSession } from "./session.js";
+import type { BackendLogger } from "../plugin.js";
+import type { VaultSession } from "./session.js";
 
 export interface VaultDynamicBackendOptions {
   mount: string;

@@ -8,13 +8,11 @@
  * guard (deadline, circuit breaker, metrics).
  */
 import type vault from "node-vault";
-import type { Logger } from "../../logger.js";
 import { readCredential, type CredentialSources } from "../credential-source.js";
 import type { MountGuard } from "../guard.js";
-import type { VaultMountConfig } from "../mount-config.js";
+import type { BackendLogger } from "../plugin.js";
+import type { VaultMountConfig } from "./config.js";
 import { vaultStatus } from "./errors.js";
-
-export type BackendLogger = Pick<Logger, "info" | "warn" | "error" | "debug">;
 
 export interface VaultSessionOptions {
   mount: string;
