@@ -19,7 +19,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const auth = createAuthenticators({
     tokens: deps.tokens,
-    store: deps.store,
+    servers: deps.serverDirectory,
     operators: deps.operators,
     audit: deps.audit,
     policy: deps.policy,

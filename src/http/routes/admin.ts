@@ -120,11 +120,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     });
   });
   app.delete("/v1/admin/secrets/:path{.+}", requireOperator("delete"), async (c) => {
-    const actor = operatorActor(c);
-    const path = c.req.param("path");
-    await deps.secretAdmin.remove(actor, path, requestMeta(c));
-    // A deleted secret stops being served at once: its leases end, and their holders are told.
-    await deps.leases.revoke(actor, { secretPath: parseSecretName(path).path }, requestMeta(c), "secret deleted");
+    await deps.deleteSecret(operatorActor(c), c.req.param("path"), requestMeta(c));
     return c.body(null, 204);
   });
 
@@ -146,7 +142,8 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
   app.delete("/v1/admin/leases/:id", requireOperator("revoke"), async (c) => {
     const actor = operatorActor(c);
     const revoked = await deps.leases.revoke(actor, { id: c.req.param("id") }, requestMeta(c), `revoked by operator ${actor.id}`);
-    if (revoked.length === 0) throw new BrokerError("not_found", `no active lease ${c.req.param("id")}`);
+    // The revocation audited the attempt ("no active lease matched"): no second record for the 404.
+    if (revoked.length === 0) throw new BrokerError("not_found", `no active lease ${c.req.param("id")}`, { audited: true });
     return c.json({ revoked: 1, lease_ids: [c.req.param("id")] });
   });
 
@@ -167,11 +164,8 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
   app.post("/v1/admin/keys/rotate", requireOperator("keys"), async (c) => {
     const target = c.req.query("target") ?? "master";
     const actor = operatorActor(c);
-    const now = deps.clock();
     if (target === "signing") {
-      const kid = await deps.signingKeys.rotate(deps.signingKeyOverlapSeconds);
-      deps.events.publish({ type: "signing_keys.changed", kid });
-      await deps.audit.record(auditEntry(actor, requestMeta(c), { action: "admin.keys.rotate_signing", resource: kid, outcome: "allowed", reason: "new signing key" }, now));
+      const { kid } = await deps.rotateSigningKey(actor, requestMeta(c));
       return c.json({ target, kid });
     }
     if (target !== "master") throw new BrokerError("invalid_request", "target must be master or signing");

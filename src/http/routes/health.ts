@@ -20,9 +20,7 @@ export function healthRoutes(deps: AppDeps) {
         checks[name] = { ok: false, error: error instanceof Error ? error.message : "failed" };
       }
     };
-    await run("storage", () => deps.store.ping());
-    await run("audit", () => deps.store.checkAuditWritable());
-    for (const backend of deps.mounts.all()) await run(`backend:${backend.mount}`, () => backend.checkHealth());
+    for (const probe of deps.readiness) await run(probe.name, () => probe.check());
     const ok = Object.values(checks).every((check) => check.ok);
     return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
   });
@@ -32,7 +30,7 @@ export function healthRoutes(deps: AppDeps) {
       setHeader(c, "www-authenticate", 'Bearer realm="credbroker metrics"');
       throw new BrokerError("unauthorized", "GET /metrics needs the scrape token (metrics.token_file)");
     }
-    deps.metrics.activeLeases.set(await deps.store.countActiveLeases(deps.clock()));
+    deps.metrics.activeLeases.set(await deps.leases.countActive());
     c.header("content-type", deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());
   });

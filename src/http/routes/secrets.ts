@@ -27,15 +27,13 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
   app.post("/v1/secrets/read", async (c) => {
     const { names } = await readJson(c, readRequest);
     const meta = requestMeta(c);
-    const json = await deps.secretReader.read(caller(c), names, meta, (issued) =>
-      JSON.stringify({ request_id: meta.requestId, secrets: Object.fromEntries(issued.map(({ name, request_id: _, ...rest }) => [name, rest])) }),
-    );
-    return secretAnswer(c, json);
+    const issued = await deps.secretReader.read(caller(c), names, meta);
+    return secretAnswer(c, JSON.stringify({ request_id: meta.requestId, secrets: Object.fromEntries(issued.map(({ name, request_id: _, ...rest }) => [name, rest])) }));
   });
 
   app.get("/v1/secrets/:path{.+}", async (c) => {
-    const json = await deps.secretReader.read(caller(c), [c.req.param("path")], requestMeta(c), ([issued]) => JSON.stringify(issued));
-    return secretAnswer(c, json);
+    const [issued] = await deps.secretReader.read(caller(c), [c.req.param("path")], requestMeta(c));
+    return secretAnswer(c, JSON.stringify(issued));
   });
 
   app.post("/v1/leases/:id/renew", async (c) => {
