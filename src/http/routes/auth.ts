@@ -1,12 +1,13 @@
 /** POST /v1/auth/token (client credentials, form or JSON) and the published signing keys. */
-import { Hono } from "hono";
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import type { TokenRequest } from "../../auth/client-credentials.js";
 import { oauthErrorHandler, oauthValidationError } from "../middleware/errors.js";
 import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
 import { requestMeta } from "../request.js";
 import { setHeader } from "../headers.js";
+import { brokerApp, json, route } from "../openapi.js";
+import { Jwks, OAuthErrorBody, ErrorBody, TokenAnswer } from "../schemas.js";
 
 /** Empty parameters count as omitted (RFC 6749 section 3.2). */
 const parameter = (max: number) =>
@@ -22,7 +23,7 @@ const tokenRequest = z.object({
   client_secret: parameter(1000),
   client_assertion_type: parameter(200),
   client_assertion: parameter(8000),
-});
+}).openapi("TokenRequest");
 
 /** `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 section 2.3.1); undefined when malformed. */
 function parseBasic(encoded: string): { id: string; secret: string } | undefined {
@@ -61,12 +62,35 @@ async function parseTokenRequest(contentType: string, body: string): Promise<Tok
 }
 
 export function authRoutes(deps: AppDeps) {
-  const app = new Hono<AppEnv>();
-  const token = new Hono<AppEnv>();
+  const app = brokerApp();
+  const token = brokerApp();
   // The token endpoint answers its refusals in RFC 6749 form.
   token.onError(oauthErrorHandler(deps));
 
-  token.post("/v1/auth/token", async (c) => {
+  route(
+    token,
+    {
+      method: "post",
+      path: "/v1/auth/token",
+      summary: "A broker token for a server (OAuth 2.0 client credentials; client_secret, Basic, or RFC 7523 private_key_jwt)",
+      tags: ["auth"],
+      request: {
+        body: {
+          required: true,
+          content: { "application/x-www-form-urlencoded": { schema: tokenRequest }, "application/json": { schema: tokenRequest } },
+        },
+      },
+      responses: {
+        200: json(TokenAnswer, "a broker token"),
+        400: json(OAuthErrorBody, "invalid_request, unsupported_grant_type"),
+        401: json(OAuthErrorBody, "invalid_client (with WWW-Authenticate: Basic)"),
+        429: json(OAuthErrorBody, "rate_limited (with Retry-After)"),
+        413: json(ErrorBody, "body too large"),
+        500: json(ErrorBody, "internal error"),
+        503: json(ErrorBody, "storage or audit unavailable"),
+      },
+    },
+    async (c) => {
     setHeader(c, "cache-control", "no-store");
     setHeader(c, "pragma", "no-cache");
     // Basic auth (RFC 6749 2.3.1) is accepted as an alternative way to send the client secret.
@@ -83,13 +107,24 @@ export function authRoutes(deps: AppDeps) {
       throw oauthValidationError(request.grant_type ? "unsupported_grant_type" : "invalid_request", "grant_type must be client_credentials");
     }
     return c.json(await deps.clientCredentials.exchange(request, requestMeta(c)));
-  });
+    },
+  );
   app.route("/", token);
 
-  app.get("/.well-known/jwks.json", (c) => {
-    setHeader(c, "cache-control", "public, max-age=300");
-    return c.json(deps.signingKeys.publicJwks());
-  });
+  route(
+    app,
+    {
+      method: "get",
+      path: "/.well-known/jwks.json",
+      summary: "The public keys that verify broker tokens (current and within their overlap)",
+      tags: ["auth"],
+      responses: { 200: json(Jwks, "a JWK set") },
+    },
+    (c) => {
+      setHeader(c, "cache-control", "public, max-age=300");
+      return c.json(deps.signingKeys.publicJwks());
+    },
+  );
 
   return app;
 }
