@@ -5,7 +5,6 @@ import type { AuditWriter } from "../audit/writer.js";
 import type { ClientCredentials } from "../auth/client-credentials.js";
 import type { SigningKeys } from "../auth/signing-keys.js";
 import type { TokenService } from "../auth/tokens.js";
-import type { MountTable } from "../backends/mounts.js";
 import type { RotationProgress } from "../crypto/key-rotation.js";
 import type { Lease, RequestMeta } from "../domain.js";
 import type { EventBus } from "../events/bus.js";
@@ -60,7 +59,6 @@ export interface AppDeps {
   /** The checks of GET /readyz, in the order they are reported. */
   readiness: ReadinessProbe[];
   operators: OperatorService;
-  mounts: MountTable;
   events: EventBus;
   policy: PolicySource;
   rotateMasterKey: (onProgress: (progress: RotationProgress) => void) => Promise<RotationProgress>;

@@ -2,7 +2,8 @@
  * The hot path: a server reads a batch of secrets. All-or-nothing: every name is checked against
  * policy first, every value is fetched, and a lease plus an audit record is committed durably
  * for each before any value leaves. A denial names each denied secret and the deciding rule.
- * Every refusal is audited here, per name, and the error thrown says so (`audited`).
+ * Every refusal of a name is audited here, per name, and the error thrown says so (`audited`);
+ * a request with no name or too many is not (the caller's edge records it).
  */
 import type { AuditEntry, Lease, RequestMeta } from "../domain.js";
 import { BrokerError, toBrokerError } from "../errors.js";

@@ -105,7 +105,6 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
       ...mounts.all().map((backend) => ({ name: `backend:${backend.mount}`, check: () => backend.checkHealth() })),
     ],
     operators: new OperatorService({ store, audit, policy, clock }),
-    mounts,
     events,
     policy: deps.policy.source,
     rotateMasterKey: (onProgress) => rotateMasterKey({ store, envelope, sealedMeta }, onProgress),

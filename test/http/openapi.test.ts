@@ -3,7 +3,7 @@
  * main routes match the response schema it publishes for their status, with no field it does not
  * announce (every object in it is closed: additionalProperties false).
  */
-import Ajv2020 from "ajv/dist/2020.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/http/app.js";
 import { startTestBroker, testSecret, type TestBroker } from "../helpers/broker.js";
