@@ -140,6 +140,4 @@ export interface RequestMeta {
   /** Null for events the broker starts itself (policy reload, schedules). */
   requestId: string | null;
   sourceIp: string | null;
-  /** Set once an audit record names this request, so a rejection is not recorded twice. */
-  audited?: boolean;
 }

@@ -57,6 +57,11 @@ export interface BrokerErrorOptions {
   cause?: unknown;
   /** Seconds a client should wait before retrying (429, 503). */
   retryAfterSeconds?: number;
+  /**
+   * Set by the code that wrote this refusal's audit record (with its deciding rule), so the HTTP
+   * edge, which records every other refusal, does not record it twice.
+   */
+  audited?: boolean;
 }
 
 export class BrokerError extends Error {
@@ -65,6 +70,7 @@ export class BrokerError extends Error {
   readonly detail: string | undefined;
   readonly data: Record<string, unknown> | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly audited: boolean;
 
   constructor(code: ErrorCode, message: string, options: BrokerErrorOptions = {}) {
     super(message, { cause: options.cause });
@@ -74,6 +80,20 @@ export class BrokerError extends Error {
     this.detail = options.detail;
     this.data = options.data;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.audited = options.audited ?? false;
+  }
+
+  /** The same error, marked as audited: for code that recorded a refusal it did not raise itself. */
+  asAudited(): BrokerError {
+    if (this.audited) return this;
+    return new BrokerError(this.code, this.message, {
+      status: this.status,
+      cause: this.cause,
+      audited: true,
+      ...(this.detail !== undefined && { detail: this.detail }),
+      ...(this.data !== undefined && { data: this.data }),
+      ...(this.retryAfterSeconds !== undefined && { retryAfterSeconds: this.retryAfterSeconds }),
+    });
   }
 }
 

@@ -3,6 +3,11 @@
  * with a client secret or an RFC 7523 client assertion and receives a short-lived broker token.
  * How the server proves it is one method of the registry (client-methods.ts); throttling per
  * client id and per source address, lockout after repeated failures and the audit are shared.
+ *
+ * Refusals are coded errors: `invalid_request` (a malformed request, not audited here),
+ * `unauthorized` (client authentication failed) and `rate_limited` (with `retryAfterSeconds`),
+ * both audited here as `auth.token` denied and marked `audited`. The token route maps them to
+ * RFC 6749 error codes.
  */
 import type { RequestMeta } from "../domain.js";
 import { isValidServerId } from "../domain.js";
@@ -24,17 +29,10 @@ export interface TokenResponse {
   expires_in: number;
 }
 
-/** RFC 6749 section 5.2 error codes (plus 429 throttling). */
-export type OAuthErrorCode = "invalid_request" | "invalid_client" | "unsupported_grant_type" | "rate_limited";
-
-export function oauthError(code: OAuthErrorCode, description: string, retryAfterSeconds?: number): BrokerError {
-  const status = code === "invalid_client" ? 401 : code === "rate_limited" ? 429 : 400;
-  return new BrokerError(code === "invalid_client" ? "unauthorized" : code === "rate_limited" ? "rate_limited" : "invalid_request", description, {
-    status,
-    data: { oauth_error: code },
-    ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
-  });
-}
+const invalidRequest = (message: string) => new BrokerError("invalid_request", message);
+/** A refusal that {@link ClientCredentials.fail} has audited. */
+const refused = (code: "unauthorized" | "rate_limited", message: string, retryAfterSeconds?: number) =>
+  new BrokerError(code, message, { audited: true, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) });
 
 export interface ClientCredentialsDeps {
   store: Pick<Store, "getServer" | "activeCredentials" | "rememberAssertion">;
@@ -54,24 +52,24 @@ export class ClientCredentials {
   async exchange(request: TokenRequest, meta: RequestMeta): Promise<TokenResponse> {
     const { limiter, clock } = this.deps;
     if (request.grant_type !== "client_credentials") {
-      throw oauthError(request.grant_type ? "unsupported_grant_type" : "invalid_request", "grant_type must be client_credentials");
+      throw invalidRequest("grant_type must be client_credentials");
     }
     const clientId = request.client_id;
-    if (typeof clientId !== "string" || clientId.length === 0) throw oauthError("invalid_request", "client_id is required");
+    if (typeof clientId !== "string" || clientId.length === 0) throw invalidRequest("client_id is required");
     const method = presentedMethod(request);
     const problem = method.requestProblem(request);
-    if (problem !== undefined) throw oauthError("invalid_request", problem);
+    if (problem !== undefined) throw invalidRequest(problem);
 
     const waitAddress = meta.sourceIp ? limiter.take(`ip:${meta.sourceIp}`) : 0;
     const waitClient = limiter.take(`client:${clientId}`);
     if (waitAddress > 0 || waitClient > 0) {
       await this.fail(clientId, meta, "rate_limited");
-      throw oauthError("rate_limited", "too many token requests; slow down", Math.max(waitAddress, waitClient));
+      throw refused("rate_limited", "too many token requests; slow down", Math.max(waitAddress, waitClient));
     }
     const locked = limiter.lockedFor(`client:${clientId}`);
     if (locked > 0) {
       await this.fail(clientId, meta, "locked_out");
-      throw oauthError("rate_limited", `too many failed attempts for this client; try again in ${locked} seconds`, locked);
+      throw refused("rate_limited", `too many failed attempts for this client; try again in ${locked} seconds`, locked);
     }
 
     const server = isValidServerId(clientId) ? await this.deps.store.getServer(clientId) : undefined;
@@ -85,16 +83,16 @@ export class ClientCredentials {
     if (!outcome.authenticated && outcome.rejection) {
       limiter.recordFailure(`client:${clientId}`);
       await this.fail(clientId, meta, outcome.rejection.reason);
-      throw oauthError("invalid_client", outcome.rejection.message);
+      throw refused("unauthorized", outcome.rejection.message);
     }
     if (!outcome.authenticated || !server) {
       limiter.recordFailure(`client:${clientId}`);
       await this.fail(clientId, meta, server ? `bad_credentials (${method.name})` : "unknown_client");
-      throw oauthError("invalid_client", "client authentication failed");
+      throw refused("unauthorized", "client authentication failed");
     }
     if (server.disabledAt !== null) {
       await this.fail(clientId, meta, "server_disabled");
-      throw oauthError("invalid_client", "this server is disabled");
+      throw refused("unauthorized", "this server is disabled");
     }
     limiter.recordSuccess(`client:${clientId}`);
     const { token, claims } = await this.deps.tokens.issue(server.id);
@@ -120,7 +118,7 @@ function presentedMethod(request: TokenRequest): ClientAuthMethod<ClientAuthMeth
   const presented = METHODS.filter((method) => method.presentedIn(request));
   const [method] = presented;
   if (presented.length !== 1 || method === undefined) {
-    throw oauthError("invalid_request", `send exactly one of ${METHODS.map((candidate) => candidate.field).join(" or ")}`);
+    throw invalidRequest(`send exactly one of ${METHODS.map((candidate) => candidate.field).join(" or ")}`);
   }
   return method;
 }

@@ -11,7 +11,9 @@
  * Absence is never an error: reads answer `undefined`, lists answer `[]`.
  */
 
-export type BackendKind = "local" | "vault" | "aws";
+/** Every backend kind; the registry (registry.ts) must have a plug-in for each. */
+export const BACKEND_KINDS = ["local", "vault", "aws"] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
 
 /** A value as the backend returns it. `bytes` is the raw value; callers must not log it. */
 export interface BackendValue {

@@ -1,12 +1,14 @@
-/** The HTTP application: middleware order, body limit, route groups, one error handler. */
-import { Hono } from "hono";
+/**
+ * The HTTP application: middleware order, body limit, route groups, one error handler, and the
+ * OpenAPI document of every route (GET /v1/openapi.json).
+ */
 import { bodyLimit } from "hono/body-limit";
 import { BrokerError } from "../errors.js";
-import type { AppEnv } from "./context.js";
 import type { AppDeps } from "./deps.js";
 import { createAuthenticators } from "./middleware/authenticate.js";
 import { errorBody, errorHandler } from "./middleware/errors.js";
 import { requestContext } from "./middleware/request-context.js";
+import { brokerApp, publishDocument, type BrokerApp } from "./openapi.js";
 import { auditRejection } from "./reject-audit.js";
 import { adminRoutes } from "./routes/admin.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -15,11 +17,11 @@ import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { secretRoutes } from "./routes/secrets.js";
 
-export function createApp(deps: AppDeps): Hono<AppEnv> {
-  const app = new Hono<AppEnv>();
+export function createApp(deps: AppDeps): BrokerApp {
+  const app = brokerApp();
   const auth = createAuthenticators({
     tokens: deps.tokens,
-    store: deps.store,
+    servers: deps.serverDirectory,
     operators: deps.operators,
     audit: deps.audit,
     policy: deps.policy,
@@ -44,6 +46,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", eventRoutes(deps, auth));
   app.route("/", adminRoutes(deps, auth));
   app.route("/", auditRoutes(deps, auth));
+  publishDocument(app);
 
   app.notFound(async (c) => {
     const error = new BrokerError("not_found", `no route ${c.req.method} ${c.req.path.slice(0, 100)}`);

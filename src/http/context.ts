@@ -5,7 +5,7 @@ import type { Principal, RequestMeta } from "../domain.js";
 export interface AppVariables {
   requestId: string;
   sourceIp: string | null;
-  /** The one RequestMeta of this request: audit entries mark it `audited`. */
+  /** The request's facts that every audit record of it carries. */
   meta: RequestMeta;
   principal: Principal;
   /** HMAC reference of the bearer credential, for audit records. */

@@ -1,11 +1,12 @@
 /** Everything the HTTP layer needs, built by the composition root (src/main.ts). */
+import type { Actor } from "../audit/entry.js";
 import type { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
 import type { ClientCredentials } from "../auth/client-credentials.js";
 import type { SigningKeys } from "../auth/signing-keys.js";
 import type { TokenService } from "../auth/tokens.js";
-import type { MountTable } from "../backends/mounts.js";
 import type { RotationProgress } from "../crypto/key-rotation.js";
+import type { Lease, RequestMeta } from "../domain.js";
 import type { EventBus } from "../events/bus.js";
 import type { LeaseService } from "../leases/service.js";
 import type { Logger } from "../logger.js";
@@ -14,14 +15,23 @@ import type { OperatorService } from "../operators/service.js";
 import type { PolicySet } from "../policy/types.js";
 import type { SecretAdmin } from "../secrets/admin.js";
 import type { SecretReader } from "../secrets/read.js";
+import type { ServerDirectory } from "../servers/directory.js";
 import type { ServerService } from "../servers/service.js";
 import type { ScrapeToken } from "./scrape-token.js";
-import type { Store } from "../store/store.js";
 
 export interface PolicySource {
   current(): PolicySet;
   /** Reloads from disk; returns a summary (the caller audits it). */
   reload(): { ok: boolean; problems: string[] };
+}
+
+/**
+ * One readiness check of GET /readyz (storage, audit writable, each backend). Resolves when ready;
+ * rejects with an error whose message says what is wrong (shown to the caller: no secret in it).
+ */
+export interface ReadinessProbe {
+  name: string;
+  check(): Promise<void>;
 }
 
 export interface AppDeps {
@@ -31,19 +41,24 @@ export interface AppDeps {
   trustProxy: boolean;
   /** When set, GET /metrics requires this bearer token. */
   scrapeToken: ScrapeToken | undefined;
-  store: Store;
   audit: AuditWriter;
   auditQueries: AuditQueries;
   clientCredentials: ClientCredentials;
   tokens: TokenService;
   signingKeys: SigningKeys;
-  signingKeyOverlapSeconds: number;
+  /** A new token signing key (src/auth/signing-key-rotation.ts). */
+  rotateSigningKey: (actor: Actor, meta: RequestMeta) => Promise<{ kid: string }>;
+  /** Deletes a secret and revokes its leases (src/secrets/delete.ts). */
+  deleteSecret: (actor: Actor, path: string, meta: RequestMeta) => Promise<Lease[]>;
   secretReader: SecretReader;
   secretAdmin: SecretAdmin;
   leases: LeaseService;
   servers: ServerService;
+  /** What authentication asks about the server behind a token. */
+  serverDirectory: ServerDirectory;
+  /** The checks of GET /readyz, in the order they are reported. */
+  readiness: ReadinessProbe[];
   operators: OperatorService;
-  mounts: MountTable;
   events: EventBus;
   policy: PolicySource;
   rotateMasterKey: (onProgress: (progress: RotationProgress) => void) => Promise<RotationProgress>;

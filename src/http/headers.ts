@@ -32,7 +32,6 @@ export function setStandardHeaders(c: Context<AppEnv>, requestId: string): void 
  * A 200 JSON answer holding secret values, with all its headers in one plain object: nosniff,
  * `Cache-Control: no-store`, and no `x-request-id`, since the body carries `request_id`
  * (docs/api.md). Cheaper to write than headers merged from two places (docs/benchmarks.md).
- * `json` is the body as rendered by `SecretReader.read`, before its audit records committed.
  */
 export function secretAnswer(c: Context<AppEnv>, json: string): Response {
   c.set("headersIncluded", true);

@@ -1,7 +1,8 @@
 /**
- * Every refused request leaves an audit record. Use cases audit their own refusals (with the
- * deciding rule); this records the rest — bad input, unknown routes, oversized bodies — as one
- * `http.reject` record, unless the request was already audited.
+ * Every refused request leaves one audit record. Use cases and the authentication middleware
+ * audit their own refusals (with the deciding rule) and say so on the error they throw
+ * (`BrokerError.audited`); this records the rest — bad input, unknown routes, oversized bodies,
+ * refusals the use cases raise without a record of their own — as one `http.reject` record.
  */
 import type { Context } from "hono";
 import type { AuditWriter } from "../audit/writer.js";
@@ -16,10 +17,10 @@ export interface RejectAuditDeps {
   clock: () => number;
 }
 
-/** Records `error` for this request unless something already audited it; `action` defaults to http.reject. */
+/** Records `error` for this request unless the code that raised it audited it; `action` defaults to http.reject. */
 export async function auditRejection(deps: RejectAuditDeps, c: Context<AppEnv>, error: BrokerError, action = "http.reject"): Promise<void> {
   const meta = c.get("meta");
-  if (!meta || meta.audited) return;
+  if (!meta || error.audited) return;
   const principal = c.get("principal");
   const actor = principal
     ? principal.kind === "server"

@@ -22,3 +22,10 @@ export function operatorActor(c: Context<AppEnv>): Actor & { kind: "operator" } 
   if (principal?.kind !== "operator") throw new BrokerError("unauthorized", "an operator token is required");
   return { id: principal.name, kind: "operator", tokenRef: c.get("tokenRef") };
 }
+
+/** A path parameter of the matched route; a route without it is a programming error. */
+export function pathParam(c: Context<AppEnv>, name: string): string {
+  const value = c.req.param(name);
+  if (value === undefined) throw new TypeError(`route has no :${name} parameter`);
+  return value;
+}

@@ -13,7 +13,7 @@ import type { ExternalLeases } from "./external.js";
 import { leaseState, renewedExpiry, type LeaseTerms } from "./lease.js";
 
 export interface LeaseServiceDeps {
-  store: Pick<Store, "getLease" | "extendLease" | "revokeLeases" | "listLeases">;
+  store: Pick<Store, "getLease" | "extendLease" | "revokeLeases" | "listLeases" | "countActiveLeases">;
   audit: Pick<AuditWriter, "record">;
   policy: { current(): PolicySet };
   leaseConfig: LeaseTerms;
@@ -36,7 +36,7 @@ export class LeaseService {
     const lease = await store.getLease(leaseId);
     const fail = async (error: BrokerError, resource: string): Promise<never> => {
       await audit.record(auditEntry(actor, meta, { action: "lease.renew", resource, outcome: "denied", reason: error.code, leaseId }, now));
-      throw error;
+      throw error.asAudited();
     };
     // A lease of another server is reported as not found, so lease ids cannot be probed.
     if (!lease || lease.serverId !== actor.id) return fail(new BrokerError("not_found", `lease ${leaseId} not found`), leaseId);
@@ -93,6 +93,11 @@ export class LeaseService {
     );
     if (revoked.length > 0) await this.deps.onRevoked?.(revoked);
     return revoked;
+  }
+
+  /** How many leases are active now (the `active_leases` gauge). */
+  countActive(): Promise<number> {
+    return this.deps.store.countActiveLeases(this.deps.clock());
   }
 
   list(filter: { serverId?: string; secretPath?: string; activeOnly: boolean }): Promise<Lease[]> {

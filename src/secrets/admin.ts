@@ -150,7 +150,7 @@ export class SecretAdmin {
     const bytes = found && (name.key === undefined ? found.bytes : selectKey(found.bytes, name.key));
     if (!found || !bytes) {
       await this.deps.audit.record(auditEntry(actor, meta, { action: "secret.get", resource: name.name, outcome: "error", reason: "not_found" }, now));
-      throw new BrokerError("not_found", `secret ${name.name} not found`);
+      throw new BrokerError("not_found", `secret ${name.name} not found`, { audited: true });
     }
     await this.deps.audit.record(auditEntry(actor, meta, { action: "secret.get", resource: name.name, outcome: "allowed", reason: `operator role`, version: found.version }, now));
     return { name: name.name, ...encodeValue(bytes), version: found.version };

@@ -2,9 +2,11 @@
  * The hot path: a server reads a batch of secrets. All-or-nothing: every name is checked against
  * policy first, every value is fetched, and a lease plus an audit record is committed durably
  * for each before any value leaves. A denial names each denied secret and the deciding rule.
+ * Every refusal of a name is audited here, per name, and the error thrown says so (`audited`);
+ * a request with no name or too many is not (the caller's edge records it).
  */
 import type { AuditEntry, Lease, RequestMeta } from "../domain.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError, toBrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
 import { isDynamic, type SecretBackend } from "../backends/backend.js";
@@ -69,13 +71,13 @@ export class SecretReader {
   constructor(private readonly deps: SecretReaderDeps) {}
 
   /**
-   * Reads every name, or none (see the module comment), and answers what `render` makes of the
-   * issued secrets (in request order). `render` runs while the audit records commit, and what it
-   * returns is released only once they are durable (or never, if they cannot be): the HTTP routes
-   * render their JSON text there, so the burst of answers written when a batch commits carries
-   * less work (docs/benchmarks.md).
+   * Reads every name, or none (see the module comment), and returns the issued secrets in request
+   * order (a name given twice is issued once), once their audit records are durable.
+   * @throws BrokerError `invalid_request` (no name or more than MAX_BATCH), `invalid_path`,
+   *   `denied` (data.denied names each secret and why), `not_found` (data.missing), a backend's
+   *   error, `audit_unavailable` when the records cannot be committed.
    */
-  async read<T>(caller: ServerCaller, rawNames: unknown[], meta: RequestMeta, render: (issued: IssuedSecret[]) => T): Promise<T> {
+  async read(caller: ServerCaller, rawNames: unknown[], meta: RequestMeta): Promise<IssuedSecret[]> {
     const { audit, clock } = this.deps;
     const actor: Actor = { id: caller.serverId, kind: "server", tokenRef: caller.tokenRef };
     const now = clock();
@@ -88,7 +90,7 @@ export class SecretReader {
         names.push(parseSecretName(raw));
       } catch (error) {
         await this.recordDenied(actor, meta, typeof raw === "string" ? raw : "(not a string)", "invalid_path", now);
-        throw error;
+        throw toBrokerError(error).asAudited();
       }
     }
     const unique = names.length === 1 ? names : [...new Map(names.map((name) => [name.name, name])).values()];
@@ -106,6 +108,7 @@ export class SecretReader {
         ),
       );
       throw new BrokerError("denied", `access denied to ${denied.map(({ name }) => name.name).join(", ")}`, {
+        audited: true,
         data: {
           denied: denied.map(({ name, decision }) => ({
             secret: name.name,
@@ -132,7 +135,7 @@ export class SecretReader {
           ),
         );
         this.deps.metrics.secretAccesses.inc({ server: caller.serverId, outcome: "error" });
-        throw failure;
+        throw failure.asAudited();
       }
       const missing = fetched.filter((entry) => entry.bytes === undefined);
       if (missing.length > 0) {
@@ -143,6 +146,7 @@ export class SecretReader {
           ),
         );
         throw new BrokerError("not_found", `secret not found: ${missing.map(({ name }) => name.name).join(", ")}`, {
+          audited: true,
           data: { missing: missing.map(({ name }) => name.name) },
         });
       }
@@ -153,11 +157,10 @@ export class SecretReader {
         const entry = auditEntry(actor, meta, { action: "secret.read", resource: name.name, outcome: "allowed", reason, leaseId: lease.id, version: lease.version }, now);
         return { name, lease, entry, bytes: bytes! };
       });
-      const answer = render(issued.map(({ name, lease, bytes }) => issuedSecret(meta.requestId, name.name, bytes, lease, now)));
       // Durable before release: fail closed if any record cannot be committed.
       await (issued.length === 1 ? audit.record(issued[0]!.entry, issued[0]!.lease) : Promise.all(issued.map(({ entry, lease }) => audit.record(entry, lease))));
       this.countAllowed(caller.serverId, issued);
-      return answer;
+      return issued.map(({ name, lease, bytes }) => issuedSecret(meta.requestId, name.name, bytes, lease, now));
     } catch (error) {
       await this.destroyIssued(fetched);
       throw error;

@@ -7,6 +7,7 @@
 import { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { ClientCredentials } from "../auth/client-credentials.js";
+import { rotateSigningKey } from "../auth/signing-key-rotation.js";
 import type { MountTable } from "../backends/mounts.js";
 import type { BrokerConfig } from "../config.js";
 import type { Envelope } from "../crypto/envelope.js";
@@ -18,7 +19,9 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { OperatorService } from "../operators/service.js";
 import { SecretAdmin } from "../secrets/admin.js";
+import { deleteSecret } from "../secrets/delete.js";
 import { SecretReader } from "../secrets/read.js";
+import { storeServerDirectory } from "../servers/directory.js";
 import { ServerService } from "../servers/service.js";
 import type { Store } from "../store/store.js";
 import type { AuthWiring } from "./auth.js";
@@ -50,13 +53,20 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
   const { events, external, onRevoked } = deps.events;
   const policy = deps.policy.holder;
   const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
+  const secretAdmin = new SecretAdmin({
+    store,
+    mounts,
+    audit,
+    clock,
+    onChanged: (secret, version) => events.publish(version === null ? { type: "secret.deleted", secret } : { type: "secret.version", secret, version }),
+  });
+  const leases = new LeaseService({ store, audit, policy, leaseConfig, clock, external, onRevoked });
   return {
     logger,
     metrics,
     maxBodyBytes: config.max_body_bytes,
     trustProxy: config.trust_proxy,
     scrapeToken: deps.scrapeToken,
-    store,
     audit,
     auditQueries: new AuditQueries(store),
     clientCredentials: new ClientCredentials({
@@ -71,7 +81,9 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     }),
     tokens,
     signingKeys,
-    signingKeyOverlapSeconds: Math.max(config.signing_key_overlap, config.token_ttl),
+    rotateSigningKey: (actor, meta) =>
+      rotateSigningKey({ signingKeys, audit, events, overlapSeconds: Math.max(config.signing_key_overlap, config.token_ttl), clock }, actor, meta),
+    deleteSecret: (actor, path, meta) => deleteSecret({ secrets: secretAdmin, leases }, actor, path, meta),
     secretReader: new SecretReader({
       policy,
       mounts,
@@ -82,17 +94,17 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
       clock,
       onRevokeFailure: (mount, error) => logger.error({ mount, err: String(error) }, "could not destroy a dynamic credential of a failed request"),
     }),
-    secretAdmin: new SecretAdmin({
-      store,
-      mounts,
-      audit,
-      clock,
-      onChanged: (secret, version) => events.publish(version === null ? { type: "secret.deleted", secret } : { type: "secret.version", secret, version }),
-    }),
-    leases: new LeaseService({ store, audit, policy, leaseConfig, clock, external, onRevoked }),
+    secretAdmin,
+    leases,
     servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }) }),
+    serverDirectory: storeServerDirectory(store),
+    readiness: [
+      { name: "storage", check: () => store.ping() },
+      // The broker serves nothing it cannot audit: ready only while the audit trail accepts a write.
+      { name: "audit", check: () => store.checkAuditWritable() },
+      ...mounts.all().map((backend) => ({ name: `backend:${backend.mount}`, check: () => backend.checkHealth() })),
+    ],
     operators: new OperatorService({ store, audit, policy, clock }),
-    mounts,
     events,
     policy: deps.policy.source,
     rotateMasterKey: (onProgress) => rotateMasterKey({ store, envelope, sealedMeta }, onProgress),

@@ -223,7 +223,7 @@ export function requestIdOf(response: AttackResponse): string {
 
 /** Every audit record written for one request. */
 export async function auditRecordsOf(tb: TestBroker, requestId: string): Promise<AuditRecord[]> {
-  const records = await tb.broker.deps.store.queryAudit({ limit: 1_000_000 });
+  const records = await tb.broker.store.queryAudit({ limit: 1_000_000 });
   return records.filter((record) => record.requestId === requestId);
 }
 

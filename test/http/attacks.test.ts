@@ -384,7 +384,7 @@ describe("after every attack", () => {
   });
 
   it("no audit record at all holds a secret value, client secret or token", async () => {
-    const records = await target.tb.broker.deps.store.queryAudit({ limit: 1_000_000 });
+    const records = await target.tb.broker.store.queryAudit({ limit: 1_000_000 });
     expectNoSecretMaterial(JSON.stringify(records), target.material(), "the audit trail");
   });
 

@@ -1,25 +1,26 @@
 /**
  * Bearer authentication. Servers present a broker token (JWT); humans present an operator token
  * (`cbo_...`). Every rejection is a 401/403 JSON error and an audit record; a server that was
- * disabled loses access on its next request, whatever its token's expiry.
+ * disabled loses access on its next request, whatever its token's expiry. The errors thrown here
+ * are marked `audited`: each refusal is recorded here, with its reason, and only here.
  */
 import type { MiddlewareHandler } from "hono";
 import type { AuditWriter } from "../../audit/writer.js";
 import { auditEntry } from "../../audit/entry.js";
 import { looksLikeOperatorToken } from "../../auth/operator-tokens.js";
 import type { TokenService } from "../../auth/tokens.js";
-import { BrokerError } from "../../errors.js";
+import { BrokerError, toBrokerError } from "../../errors.js";
 import type { OperatorService } from "../../operators/service.js";
 import { roleHasPermission } from "../../policy/evaluate.js";
 import type { OperatorPermission, PolicySet } from "../../policy/types.js";
-import type { Store } from "../../store/store.js";
+import type { ServerDirectory } from "../../servers/directory.js";
 import { bearerToken, uncheckedBearer } from "../bearer.js";
 import type { AppEnv } from "../context.js";
 import { requestMeta } from "../request.js";
 
 export interface AuthenticateDeps {
   tokens: Pick<TokenService, "verify" | "verifiedBefore">;
-  store: Pick<Store, "getServer">;
+  servers: ServerDirectory;
   operators: Pick<OperatorService, "authenticate">;
   audit: Pick<AuditWriter, "record">;
   policy: { current(): PolicySet };
@@ -28,7 +29,8 @@ export interface AuthenticateDeps {
 }
 
 export function createAuthenticators(deps: AuthenticateDeps) {
-  const deny = async (c: Parameters<MiddlewareHandler<AppEnv>>[0], actor: string, actorKind: "server" | "operator" | "anonymous", reason: string) => {
+  /** Records the refusal and returns `error`, marked audited, for the caller to throw. */
+  const deny = async (c: Parameters<MiddlewareHandler<AppEnv>>[0], actor: string, actorKind: "server" | "operator" | "anonymous", reason: string, error: unknown): Promise<BrokerError> => {
     await deps.audit.record(
       auditEntry(
         { id: actor, kind: actorKind },
@@ -37,6 +39,7 @@ export function createAuthenticators(deps: AuthenticateDeps) {
         deps.clock(),
       ),
     );
+    return toBrokerError(error).asAudited();
   };
 
   /** Requires a valid broker token of an enabled server. */
@@ -45,14 +48,18 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     // The tokens a server presents over and over are found first; anything else takes every check.
     const cached = deps.tokens.verifiedBefore(uncheckedBearer(header) ?? "");
     const claims = cached ?? (await verifyServerToken(c, header));
-    const server = await deps.store.getServer(claims.serverId);
+    const server = await deps.servers.find(claims.serverId);
     if (!server || server.disabledAt !== null) {
-      await deny(c, claims.serverId, "server", server ? "server_disabled" : "unknown_server");
-      throw new BrokerError("invalid_token", server ? "this server is disabled" : "token subject is not a registered server");
+      throw await deny(
+        c,
+        claims.serverId,
+        "server",
+        server ? "server_disabled" : "unknown_server",
+        new BrokerError("invalid_token", server ? "this server is disabled" : "token subject is not a registered server"),
+      );
     }
     if (server.tokensNotBefore !== null && claims.issuedAt < server.tokensNotBefore) {
-      await deny(c, claims.serverId, "server", "token_revoked");
-      throw new BrokerError("invalid_token", "token was revoked (the server was disabled or its credentials rotated); get a new one");
+      throw await deny(c, claims.serverId, "server", "token_revoked", new BrokerError("invalid_token", "token was revoked (the server was disabled or its credentials rotated); get a new one"));
     }
     c.set("principal", { kind: "server", serverId: server.id, tokenId: claims.tokenId, expiresAt: claims.expiresAt });
     c.set("tokenRef", deps.tokenRef(claims.tokenId));
@@ -65,18 +72,21 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     try {
       token = bearerToken(header);
     } catch (error) {
-      await deny(c, "anonymous", "anonymous", "missing_token");
-      throw error;
+      throw await deny(c, "anonymous", "anonymous", "missing_token", error);
     }
     if (looksLikeOperatorToken(token)) {
-      await deny(c, "anonymous", "anonymous", "operator_token_on_server_route");
-      throw new BrokerError("forbidden", "this route is for MCP servers; operator tokens cannot read secrets here (use the admin API)");
+      throw await deny(
+        c,
+        "anonymous",
+        "anonymous",
+        "operator_token_on_server_route",
+        new BrokerError("forbidden", "this route is for MCP servers; operator tokens cannot read secrets here (use the admin API)"),
+      );
     }
     try {
       return await deps.tokens.verify(token);
     } catch (error) {
-      await deny(c, "anonymous", "anonymous", error instanceof BrokerError ? `invalid_token: ${error.message}` : "invalid_token");
-      throw error;
+      throw await deny(c, "anonymous", "anonymous", error instanceof BrokerError ? `invalid_token: ${error.message}` : "invalid_token", error);
     }
   };
 
@@ -87,17 +97,20 @@ export function createAuthenticators(deps: AuthenticateDeps) {
       try {
         token = bearerToken(c.req.header("authorization"));
       } catch (error) {
-        await deny(c, "anonymous", "anonymous", "missing_token");
-        throw error;
+        throw await deny(c, "anonymous", "anonymous", "missing_token", error);
       }
       const operator = looksLikeOperatorToken(token) ? await deps.operators.authenticate(token) : undefined;
       if (!operator) {
-        await deny(c, "anonymous", "anonymous", "invalid_operator_token");
-        throw new BrokerError("unauthorized", "invalid or revoked operator token");
+        throw await deny(c, "anonymous", "anonymous", "invalid_operator_token", new BrokerError("unauthorized", "invalid or revoked operator token"));
       }
       if (!roleHasPermission(deps.policy.current(), operator.role, permission)) {
-        await deny(c, operator.name, "operator", `role ${operator.role} lacks ${permission}`);
-        throw new BrokerError("forbidden", `operator ${operator.name} (role ${operator.role}) lacks the ${permission} permission`);
+        throw await deny(
+          c,
+          operator.name,
+          "operator",
+          `role ${operator.role} lacks ${permission}`,
+          new BrokerError("forbidden", `operator ${operator.name} (role ${operator.role}) lacks the ${permission} permission`),
+        );
       }
       c.set("principal", { kind: "operator", name: operator.name, role: operator.role });
       c.set("tokenRef", deps.tokenRef(token));

@@ -1,18 +1,30 @@
 /** Auditor routes: filtered queries, "who accessed this secret", chain verification, export. */
-import { Hono } from "hono";
+import { z } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
 import { auditRecordToJson } from "../../audit/record.js";
 import { toCsvRow, AUDIT_CSV_COLUMNS } from "../../audit/csv.js";
 import { BrokerError } from "../../errors.js";
 import { parseSecretName } from "../../secrets/name.js";
 import { queryInt } from "../body.js";
-import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { parseTimeBound } from "../../audit/time.js";
+import { brokerApp, errors, json, operatorSecurity, route } from "../openapi.js";
+import { AccessReport, AuditPage, AuditVerification } from "../schemas.js";
+
+const filterQuery = {
+  server: z.string().optional().describe("the actor (server id or operator name); `actor` is the same"),
+  actor: z.string().optional(),
+  secret: z.string().optional(),
+  prefix: z.string().optional().describe("resources starting with this"),
+  action: z.string().optional().describe("e.g. secret.read; * matches any run of characters"),
+  outcome: z.enum(["allowed", "denied", "error"]).optional(),
+  since: z.string().optional().describe("ISO time or a duration back from now (90d, 12h)"),
+  until: z.string().optional(),
+};
 
 export function auditRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
-  const app = new Hono<AppEnv>();
+  const app = brokerApp();
   app.use("/v1/audit/*", auth.requireOperator("audit"));
 
   const filterFrom = (query: (name: string) => string | undefined) => {
@@ -37,7 +49,18 @@ export function auditRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     };
   };
 
-  app.get("/v1/audit/events", async (c) => {
+  const audit = { tags: ["audit"], security: operatorSecurity };
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/audit/events",
+      summary: "Audit records, filtered, in seq order, cursor-paginated",
+      ...audit,
+      request: { query: z.object({ ...filterQuery, cursor: z.string().optional(), limit: z.string().optional().describe("1..1000, default 100") }) },
+      responses: { 200: json(AuditPage, "one page of records"), ...errors(400, 401, 403, 503) },
+    },
+    async (c) => {
     const cursor = queryInt(c.req.query("cursor"), "cursor", 0, Number.MAX_SAFE_INTEGER);
     const limit = queryInt(c.req.query("limit"), "limit", 1, 1000);
     const { events, nextCursor } = await deps.auditQueries.page({
@@ -46,22 +69,60 @@ export function auditRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
       ...(limit !== undefined && { limit }),
     });
     return c.json({ events: events.map(auditRecordToJson), next_cursor: nextCursor });
-  });
+    },
+  );
 
-  app.get("/v1/audit/access-report", async (c) => {
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/audit/access-report",
+      summary: "Who accessed a secret: per server, count, first, last, outcomes",
+      ...audit,
+      request: { query: z.object({ secret: z.string(), since: z.string().optional() }) },
+      responses: { 200: json(AccessReport, "one row per server or operator"), ...errors(400, 401, 403, 503) },
+    },
+    async (c) => {
     const secret = c.req.query("secret");
     if (!secret) throw new BrokerError("invalid_request", "secret is required");
     const since = parseTimeBound(c.req.query("since"), deps.clock(), "since");
     const report = await deps.auditQueries.accessReport(parseSecretName(secret).name, since);
     return c.json({ secret, since: since === undefined ? null : new Date(since).toISOString(), servers: report });
-  });
+    },
+  );
 
-  app.get("/v1/audit/verify", async (c) => {
-    const result = await deps.auditQueries.verify();
-    return c.json(result);
-  });
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/audit/verify",
+      summary: "Verify the audit hash chain",
+      ...audit,
+      responses: { 200: json(AuditVerification, "the result; ok false names each problem"), ...errors(401, 403, 503) },
+    },
+    async (c) => {
+      const result = await deps.auditQueries.verify();
+      return c.json(result);
+    },
+  );
 
-  app.get("/v1/audit/export", (c) => {
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/audit/export",
+      summary: "Every matching record, streamed",
+      ...audit,
+      request: { query: z.object({ ...filterQuery, format: z.enum(["jsonl", "csv"]).optional() }) },
+      responses: {
+        200: {
+          description: "JSON lines (one AuditEvent each) or CSV with a header row",
+          content: { "application/x-ndjson": { schema: { type: "string" } }, "text/csv": { schema: { type: "string" } } },
+        },
+        ...errors(400, 401, 403, 503),
+      },
+    },
+    (c) => {
     const format = c.req.query("format") ?? "jsonl";
     if (format !== "jsonl" && format !== "csv") throw new BrokerError("invalid_request", "format must be jsonl or csv");
     const filter = filterFrom((name) => c.req.query(name));
@@ -73,7 +134,8 @@ export function auditRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
         await out.write(`${lines.join("\n")}\n`);
       }
     });
-  });
+    },
+  );
 
   return app;
 }

@@ -1,14 +1,13 @@
 /** POST /v1/auth/token (client credentials, form or JSON) and the published signing keys. */
-import { Hono } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
-import { oauthError, type TokenRequest } from "../../auth/client-credentials.js";
-import { BrokerError } from "../../errors.js";
+import { z } from "@hono/zod-openapi";
+import type { TokenRequest } from "../../auth/client-credentials.js";
+import { oauthErrorHandler, oauthValidationError } from "../middleware/errors.js";
 import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
-import { auditRejection } from "../reject-audit.js";
 import { requestMeta } from "../request.js";
 import { setHeader } from "../headers.js";
+import { brokerApp, json, route } from "../openapi.js";
+import { Jwks, OAuthErrorBody, ErrorBody, TokenAnswer } from "../schemas.js";
 
 /** Empty parameters count as omitted (RFC 6749 section 3.2). */
 const parameter = (max: number) =>
@@ -24,7 +23,7 @@ const tokenRequest = z.object({
   client_secret: parameter(1000),
   client_assertion_type: parameter(200),
   client_assertion: parameter(8000),
-});
+}).openapi("TokenRequest");
 
 /** `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 section 2.3.1); undefined when malformed. */
 function parseBasic(encoded: string): { id: string; secret: string } | undefined {
@@ -44,7 +43,7 @@ async function parseTokenRequest(contentType: string, body: string): Promise<Tok
     const form = new URLSearchParams(body);
     const fields = new Map<string, string>();
     for (const [key, value] of form) {
-      if (fields.has(key)) throw oauthError("invalid_request", `parameter ${key.slice(0, 50)} is repeated`);
+      if (fields.has(key)) throw oauthValidationError("invalid_request", `parameter ${key.slice(0, 50)} is repeated`);
       fields.set(key, value);
     }
     raw = Object.fromEntries(fields);
@@ -52,50 +51,80 @@ async function parseTokenRequest(contentType: string, body: string): Promise<Tok
     try {
       raw = JSON.parse(body);
     } catch {
-      throw oauthError("invalid_request", "the body is not valid JSON");
+      throw oauthValidationError("invalid_request", "the body is not valid JSON");
     }
   } else {
-    throw oauthError("invalid_request", "send application/x-www-form-urlencoded or application/json");
+    throw oauthValidationError("invalid_request", "send application/x-www-form-urlencoded or application/json");
   }
   const parsed = tokenRequest.safeParse(raw);
-  if (!parsed.success) throw oauthError("invalid_request", parsed.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`).join("; "));
+  if (!parsed.success) throw oauthValidationError("invalid_request", parsed.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`).join("; "));
   return parsed.data;
 }
 
 export function authRoutes(deps: AppDeps) {
-  const app = new Hono<AppEnv>();
+  const app = brokerApp();
+  const token = brokerApp();
+  // The token endpoint answers its refusals in RFC 6749 form.
+  token.onError(oauthErrorHandler(deps));
 
-  app.post("/v1/auth/token", async (c) => {
+  route(
+    token,
+    {
+      method: "post",
+      path: "/v1/auth/token",
+      summary: "A broker token for a server (OAuth 2.0 client credentials; client_secret, Basic, or RFC 7523 private_key_jwt)",
+      tags: ["auth"],
+      request: {
+        body: {
+          required: true,
+          content: { "application/x-www-form-urlencoded": { schema: tokenRequest }, "application/json": { schema: tokenRequest } },
+        },
+      },
+      responses: {
+        200: json(TokenAnswer, "a broker token"),
+        400: json(OAuthErrorBody, "invalid_request, unsupported_grant_type"),
+        401: json(OAuthErrorBody, "invalid_client (with WWW-Authenticate: Basic)"),
+        429: json(OAuthErrorBody, "rate_limited (with Retry-After)"),
+        413: json(ErrorBody, "body too large"),
+        500: json(ErrorBody, "internal error"),
+        503: json(ErrorBody, "storage or audit unavailable"),
+      },
+    },
+    async (c) => {
     setHeader(c, "cache-control", "no-store");
     setHeader(c, "pragma", "no-cache");
-    try {
-      // Basic auth (RFC 6749 2.3.1) is accepted as an alternative way to send the client secret.
-      const request = await parseTokenRequest(c.req.header("content-type") ?? "", await c.req.text());
-      const basic = c.req.header("authorization");
-      if (basic?.startsWith("Basic ")) {
-        const credentials = parseBasic(basic.slice(6));
-        if (!credentials || request.client_secret !== undefined) throw oauthError("invalid_request", "malformed Basic credentials");
-        if (request.client_id !== undefined && request.client_id !== credentials.id) throw oauthError("invalid_request", "client_id differs from the Basic credentials");
-        request.client_id = credentials.id;
-        request.client_secret = credentials.secret;
-      }
-      return c.json(await deps.clientCredentials.exchange(request, requestMeta(c)));
-    } catch (error) {
-      if (!(error instanceof BrokerError) || !error.data?.oauth_error) throw error;
-      await auditRejection(deps, c, error, "auth.token");
-      if (error.retryAfterSeconds !== undefined) setHeader(c, "retry-after", String(error.retryAfterSeconds));
-      if (error.status === 401) setHeader(c, "www-authenticate", 'Basic realm="credbroker"');
-      return c.json(
-        { error: error.data.oauth_error as string, error_description: error.message, request_id: c.get("requestId") },
-        error.status as ContentfulStatusCode,
-      );
+    // Basic auth (RFC 6749 2.3.1) is accepted as an alternative way to send the client secret.
+    const request = await parseTokenRequest(c.req.header("content-type") ?? "", await c.req.text());
+    const basic = c.req.header("authorization");
+    if (basic?.startsWith("Basic ")) {
+      const credentials = parseBasic(basic.slice(6));
+      if (!credentials || request.client_secret !== undefined) throw oauthValidationError("invalid_request", "malformed Basic credentials");
+      if (request.client_id !== undefined && request.client_id !== credentials.id) throw oauthValidationError("invalid_request", "client_id differs from the Basic credentials");
+      request.client_id = credentials.id;
+      request.client_secret = credentials.secret;
     }
-  });
+    if (request.grant_type !== "client_credentials") {
+      throw oauthValidationError(request.grant_type ? "unsupported_grant_type" : "invalid_request", "grant_type must be client_credentials");
+    }
+    return c.json(await deps.clientCredentials.exchange(request, requestMeta(c)));
+    },
+  );
+  app.route("/", token);
 
-  app.get("/.well-known/jwks.json", (c) => {
-    setHeader(c, "cache-control", "public, max-age=300");
-    return c.json(deps.signingKeys.publicJwks());
-  });
+  route(
+    app,
+    {
+      method: "get",
+      path: "/.well-known/jwks.json",
+      summary: "The public keys that verify broker tokens (current and within their overlap)",
+      tags: ["auth"],
+      responses: { 200: json(Jwks, "a JWK set") },
+    },
+    (c) => {
+      setHeader(c, "cache-control", "public, max-age=300");
+      return c.json(deps.signingKeys.publicJwks());
+    },
+  );
 
   return app;
 }

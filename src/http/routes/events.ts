@@ -4,12 +4,11 @@
  * its own disabling. The stream ends when the server's token expires (the client reconnects with
  * a fresh token), and carries a heartbeat so proxies and clients notice a dead connection.
  */
-import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { BrokerEvent, EventBus } from "../../events/bus.js";
 import { evaluate } from "../../policy/evaluate.js";
 import type { PolicySet } from "../../policy/types.js";
-import type { AppEnv } from "../context.js";
+import { brokerApp, errors, route, serverSecurity } from "../openapi.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { serverActor } from "../request.js";
 
@@ -36,8 +35,19 @@ export function concerns(event: BrokerEvent, serverId: string, policy: PolicySet
 }
 
 export function eventRoutes(deps: EventRouteDeps, auth: ReturnType<typeof createAuthenticators>) {
-  const app = new Hono<AppEnv>();
-  app.get("/v1/events", auth.requireServer, (c) => {
+  const app = brokerApp();
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/events",
+      summary: "Server-Sent Events about the caller: secret.version, secret.deleted, lease.revoked, server.disabled; ready first, token.expired last",
+      tags: ["events"],
+      security: serverSecurity,
+      responses: { 200: { description: "an event stream, with a heartbeat comment every 15 s", content: { "text/event-stream": { schema: { type: "string" } } } }, ...errors(401) },
+    },
+    auth.requireServer,
+    (c) => {
     const serverId = serverActor(c).id;
     const principal = c.get("principal");
     const expiresAt = principal.kind === "server" ? principal.expiresAt : deps.clock();
@@ -87,6 +97,7 @@ export function eventRoutes(deps: EventRouteDeps, auth: ReturnType<typeof create
         unsubscribe();
       }
     });
-  });
+    },
+  );
   return app;
 }

@@ -1,20 +1,32 @@
 /** The routes MCP servers call: batch read, single read, and their own leases. */
-import { Hono, type Context, type MiddlewareHandler } from "hono";
-import { z } from "zod";
+import type { Context, MiddlewareHandler } from "hono";
+import { z } from "@hono/zod-openapi";
 import { leaseToJson } from "../../leases/lease.js";
 import { BrokerError } from "../../errors.js";
 import { readJson, validate } from "../body.js";
 import type { AppEnv } from "../context.js";
-import { requestMeta, serverActor } from "../request.js";
+import { pathParam, requestMeta, serverActor } from "../request.js";
 import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { secretAnswer } from "../headers.js";
+import { brokerApp, errors, json, jsonBody, route, serverSecurity } from "../openapi.js";
+import { BatchReadAnswer, LeaseList, RenewAnswer, SingleReadAnswer } from "../schemas.js";
 
-const readRequest = z.object({ names: z.array(z.unknown()).min(1).max(100) }).strict();
-const renewRequest = z.object({ increment: z.number().int().positive().max(365 * 86400).optional() }).strict();
+const readRequest = z
+  .object({ names: z.array(z.unknown()).min(1).max(100).describe("secret names, e.g. github/token or kv/app#token") })
+  .strict()
+  .openapi("ReadRequest");
+const renewRequest = z
+  .object({ increment: z.number().int().positive().max(365 * 86400).optional().describe("seconds; at most the default lease ttl") })
+  .strict()
+  .openapi("RenewRequest");
+
+const secretPath = z.object({ path: z.string().describe("the secret name, slashes included, optionally with #key (URL-encoded as %23)") });
+const leaseId = z.object({ id: z.string() });
+const allQuery = z.object({ all: z.enum(["true", "false"]).optional().describe("true: ended leases too") });
 
 export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
-  const app = new Hono<AppEnv>();
+  const app = brokerApp();
   const caller = (c: Context<AppEnv>) => {
     const actor = serverActor(c);
     return { serverId: actor.id, tokenRef: actor.tokenRef ?? "" };
@@ -24,38 +36,97 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
   app.use("/v1/leases/*", auth.requireServer);
   app.use("/v1/leases", auth.requireServer);
 
-  app.post("/v1/secrets/read", async (c) => {
-    const { names } = await readJson(c, readRequest);
-    const meta = requestMeta(c);
-    const json = await deps.secretReader.read(caller(c), names, meta, (issued) =>
-      JSON.stringify({ request_id: meta.requestId, secrets: Object.fromEntries(issued.map(({ name, request_id: _, ...rest }) => [name, rest])) }),
-    );
-    return secretAnswer(c, json);
-  });
+  route(
+    app,
+    {
+      method: "post",
+      path: "/v1/secrets/read",
+      summary: "Read a batch of secrets, all or nothing",
+      tags: ["secrets"],
+      security: serverSecurity,
+      request: { body: jsonBody(readRequest) },
+      responses: { 200: json(BatchReadAnswer, "every secret, each with its lease"), ...errors(400, 401, 403, 404, 413, 415, 503) },
+    },
+    async (c) => {
+      const { names } = await readJson(c, readRequest);
+      const meta = requestMeta(c);
+      const issued = await deps.secretReader.read(caller(c), names, meta);
+      return secretAnswer(c, JSON.stringify({ request_id: meta.requestId, secrets: Object.fromEntries(issued.map(({ name, request_id: _, ...rest }) => [name, rest])) }));
+    },
+  );
 
-  app.get("/v1/secrets/:path{.+}", async (c) => {
-    const json = await deps.secretReader.read(caller(c), [c.req.param("path")], requestMeta(c), ([issued]) => JSON.stringify(issued));
-    return secretAnswer(c, json);
-  });
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/secrets/{path}",
+      honoPath: "/v1/secrets/:path{.+}",
+      summary: "Read one secret",
+      tags: ["secrets"],
+      security: serverSecurity,
+      request: { params: secretPath },
+      responses: { 200: json(SingleReadAnswer, "the secret and its lease"), ...errors(400, 401, 403, 404, 503) },
+    },
+    async (c) => {
+      const [issued] = await deps.secretReader.read(caller(c), [pathParam(c, "path")], requestMeta(c));
+      return secretAnswer(c, JSON.stringify(issued));
+    },
+  );
 
-  app.post("/v1/leases/:id/renew", async (c) => {
-    const text = await c.req.text();
-    const body = text.trim() === "" ? {} : validate(renewRequest, parseJsonOr400(text));
-    const lease = await deps.leases.renew(serverActor(c), c.req.param("id"), body.increment, requestMeta(c));
-    const json = leaseToJson(lease, deps.clock());
-    return c.json({ lease_id: json.lease_id, lease_ttl: json.ttl, renewable: json.renewable, expires_at: json.expires_at });
-  });
+  route(
+    app,
+    {
+      method: "post",
+      path: "/v1/leases/{id}/renew",
+      summary: "Renew one of the caller's leases",
+      tags: ["leases"],
+      security: serverSecurity,
+      request: { params: leaseId, body: jsonBody(renewRequest, false) },
+      responses: { 200: json(RenewAnswer, "the renewed lease"), ...errors(400, 401, 403, 404, 409, 410, 503) },
+    },
+    async (c) => {
+      const text = await c.req.text();
+      const body = text.trim() === "" ? {} : validate(renewRequest, parseJsonOr400(text));
+      const lease = await deps.leases.renew(serverActor(c), pathParam(c, "id"), body.increment, requestMeta(c));
+      const json = leaseToJson(lease, deps.clock());
+      return c.json({ lease_id: json.lease_id, lease_ttl: json.ttl, renewable: json.renewable, expires_at: json.expires_at });
+    },
+  );
 
-  app.delete("/v1/leases/:id", async (c) => {
-    await deps.leases.revokeOwn(serverActor(c), c.req.param("id"), requestMeta(c));
-    return c.body(null, 204);
-  });
+  route(
+    app,
+    {
+      method: "delete",
+      path: "/v1/leases/{id}",
+      summary: "Revoke one of the caller's leases (idempotent for ended leases)",
+      tags: ["leases"],
+      security: serverSecurity,
+      request: { params: leaseId },
+      responses: { 204: { description: "revoked" }, ...errors(401, 404, 503) },
+    },
+    async (c) => {
+      await deps.leases.revokeOwn(serverActor(c), pathParam(c, "id"), requestMeta(c));
+      return c.body(null, 204);
+    },
+  );
 
-  app.get("/v1/leases", async (c) => {
-    const leases = await deps.leases.list({ serverId: caller(c).serverId, activeOnly: c.req.query("all") !== "true" });
-    const now = deps.clock();
-    return c.json({ leases: leases.map((lease) => leaseToJson(lease, now)) });
-  });
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/leases",
+      summary: "The caller's own leases",
+      tags: ["leases"],
+      security: serverSecurity,
+      request: { query: allQuery },
+      responses: { 200: json(LeaseList, "active leases (all with ?all=true)"), ...errors(401, 503) },
+    },
+    async (c) => {
+      const leases = await deps.leases.list({ serverId: caller(c).serverId, activeOnly: c.req.query("all") !== "true" });
+      const now = deps.clock();
+      return c.json({ leases: leases.map((lease) => leaseToJson(lease, now)) });
+    },
+  );
 
   return app;
 }
