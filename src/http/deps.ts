@@ -5,7 +5,7 @@ import type { AuditWriter } from "../audit/writer.js";
 import type { ClientCredentials } from "../auth/client-credentials.js";
 import type { SigningKeys } from "../auth/signing-keys.js";
 import type { TokenService } from "../auth/tokens.js";
-import type { RotationProgress } from "../crypto/key-rotation.js";
+import type { RotationProgress } from "../keys/master-key-rotation.js";
 import type { Lease, RequestMeta } from "../domain.js";
 import type { EventBus } from "../events/bus.js";
 import type { LeaseService } from "../leases/service.js";
@@ -46,7 +46,7 @@ export interface AppDeps {
   clientCredentials: ClientCredentials;
   tokens: TokenService;
   signingKeys: SigningKeys;
-  /** A new token signing key (src/auth/signing-key-rotation.ts). */
+  /** A new token signing key (src/keys/signing-key-rotation.ts). */
   rotateSigningKey: (actor: Actor, meta: RequestMeta) => Promise<{ kid: string }>;
   /** Deletes a secret and revokes its leases (src/secrets/delete.ts). */
   deleteSecret: (actor: Actor, path: string, meta: RequestMeta) => Promise<Lease[]>;
@@ -61,7 +61,8 @@ export interface AppDeps {
   operators: OperatorService;
   events: EventBus;
   policy: PolicySource;
-  rotateMasterKey: (onProgress: (progress: RotationProgress) => void) => Promise<RotationProgress>;
+  /** A new master key, every data key re-wrapped, audited (src/keys/master-key-rotation.ts). */
+  rotateMasterKey: (actor: Actor, meta: RequestMeta) => Promise<RotationProgress>;
   tokenRef: (value: string) => string;
   clock: () => number;
 }

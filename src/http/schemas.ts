@@ -138,8 +138,6 @@ const metadataFields = {
   updated_at: isoTime,
 };
 
-export const SecretMetadata = z.object(metadataFields).strict().openapi("SecretMetadata");
-
 /**
  * One entry of the operators' list: the broker's metadata for local secrets, and for names a
  * remote mount (Vault, AWS) lists, null where the broker keeps no metadata.

@@ -112,8 +112,6 @@ export type RotationStrategy =
   | { readonly kind: "command"; readonly argv: readonly string[] }
   | { readonly kind: "webhook"; readonly url: string };
 
-export type RotationStrategyKind = RotationStrategy["kind"];
-
 /** A rotation policy for the secrets matching `secrets`. */
 export interface RotationRule {
   readonly ref: PolicyRef;

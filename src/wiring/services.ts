@@ -7,11 +7,11 @@
 import { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { ClientCredentials } from "../auth/client-credentials.js";
-import { rotateSigningKey } from "../auth/signing-key-rotation.js";
+import { rotateSigningKey } from "../keys/signing-key-rotation.js";
 import type { MountTable } from "../backends/mounts.js";
 import type { BrokerConfig } from "../config.js";
 import type { Envelope } from "../crypto/envelope.js";
-import { rotateMasterKey } from "../crypto/key-rotation.js";
+import { rotateMasterKey } from "../keys/master-key-rotation.js";
 import type { SealedMeta } from "../crypto/sealed-meta.js";
 import type { AppDeps } from "../http/deps.js";
 import { LeaseService } from "../leases/service.js";
@@ -107,7 +107,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     operators: new OperatorService({ store, audit, policy, clock }),
     events,
     policy: deps.policy.source,
-    rotateMasterKey: (onProgress) => rotateMasterKey({ store, envelope, sealedMeta }, onProgress),
+    rotateMasterKey: (actor, meta) => rotateMasterKey({ store, envelope, sealedMeta, audit, clock }, actor, meta),
     tokenRef,
     clock,
   };

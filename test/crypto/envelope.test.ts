@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalBackend } from "../../src/backends/local.js";
 import { Envelope } from "../../src/crypto/envelope.js";
-import { rotateMasterKey } from "../../src/crypto/key-rotation.js";
+import { AuditWriter } from "../../src/audit/writer.js";
+import { rotateMasterKey } from "../../src/keys/master-key-rotation.js";
 import { MasterKeyRing } from "../../src/crypto/master-key.js";
 import { SealedMeta } from "../../src/crypto/sealed-meta.js";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.js";
@@ -88,7 +89,11 @@ describe("local encrypted store", () => {
       return value;
     }));
     const oldKey = ring.activeKeyId;
-    const result = await rotateMasterKey({ store, envelope, sealedMeta: new SealedMeta(store, envelope) });
+    const audit = new AuditWriter(store, undefined);
+    const result = await rotateMasterKey({ store, envelope, sealedMeta: new SealedMeta(store, envelope), audit, clock: Date.now }, { id: "ops", kind: "operator" }, { requestId: "req-rot", sourceIp: null });
+    expect(await store.queryAudit({ action: "admin.keys.rotate_master", limit: 10 })).toEqual([
+      expect.objectContaining({ actor: "ops", resource: result.keyId, outcome: "allowed", reason: "3 data keys re-wrapped", requestId: "req-rot" }),
+    ]);
     expect(result.keyId).not.toBe(oldKey);
     expect(result.rewrapped).toBe(3);
     expect(store.raw.prepare("SELECT count(*) AS n FROM secret_versions WHERE key_id = ?").get(oldKey)).toEqual({ n: 0 });

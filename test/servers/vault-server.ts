@@ -21,7 +21,7 @@ import {
 import { DEFAULT_POLICY_RULES, grantedCapabilities, type VaultCapability, type VaultPathRule } from "./vault-acl.js";
 
 export type { DownMode } from "./http-harness.js";
-export type { VaultCapability, VaultPathRule } from "./vault-acl.js";
+export type { VaultPathRule } from "./vault-acl.js";
 
 /** Vault's system default and maximum TTL (768h), used when nothing narrower is configured. */
 export const VAULT_SYSTEM_MAX_TTL_SECONDS = 768 * 3600;

@@ -1,7 +1,6 @@
 /** Operator routes: servers, secrets, leases, operators, keys and policy. Each checks one permission. */
 import { z } from "@hono/zod-openapi";
 import type { JWK } from "jose";
-import { auditEntry } from "../../audit/entry.js";
 import { BrokerError } from "../../errors.js";
 import { leaseToJson } from "../../leases/lease.js";
 import { operatorToJson } from "../../operators/service.js";
@@ -363,8 +362,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
         return c.json({ target, kid });
       }
       if (target !== "master") throw new BrokerError("invalid_request", "target must be master or signing");
-      const result = await deps.rotateMasterKey(() => {});
-      await deps.audit.record(auditEntry(actor, requestMeta(c), { action: "admin.keys.rotate_master", resource: result.keyId, outcome: "allowed", reason: `${result.rewrapped} data keys re-wrapped` }, deps.clock()));
+      const result = await deps.rotateMasterKey(actor, requestMeta(c));
       return c.json({ target, key_id: result.keyId, rewrapped: result.rewrapped });
     },
   );

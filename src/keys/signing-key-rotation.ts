@@ -9,7 +9,7 @@ import { auditEntry } from "../audit/entry.js";
 import type { AuditWriter } from "../audit/writer.js";
 import type { RequestMeta } from "../domain.js";
 import type { EventBus } from "../events/bus.js";
-import type { SigningKeys } from "./signing-keys.js";
+import type { SigningKeys } from "../auth/signing-keys.js";
 
 export interface SigningKeyRotationDeps {
   signingKeys: Pick<SigningKeys, "rotate">;

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AuditWriter } from "../../src/audit/writer.js";
-import { rotateSigningKey } from "../../src/auth/signing-key-rotation.js";
+import { rotateSigningKey } from "../../src/keys/signing-key-rotation.js";
 import { SigningKeys } from "../../src/auth/signing-keys.js";
 import { TokenService } from "../../src/auth/tokens.js";
 import { Envelope } from "../../src/crypto/envelope.js";

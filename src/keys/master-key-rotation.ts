@@ -2,28 +2,41 @@
  * `keys rotate`: a new master key becomes active, then every data key (secret versions, signing
  * keys, the audit HMAC key) is re-wrapped under it in small batches while the broker serves.
  * Old keys stay in the ring, so a row not yet re-wrapped still opens; each re-wrap is a
- * compare-and-set on the key id, so a concurrent write is never overwritten.
+ * compare-and-set on the key id, so a concurrent write is never overwritten. The rotation is
+ * audited (`admin.keys.rotate_master`) once every data key is re-wrapped.
  */
-import type { Store } from "../store/store.js";
-import type { Envelope } from "./envelope.js";
+import { auditEntry, type Actor } from "../audit/entry.js";
+import type { AuditWriter } from "../audit/writer.js";
 import { signingKeyEnvelopePath } from "../auth/signing-keys.js";
-import type { SealedMeta } from "./sealed-meta.js";
+import type { Envelope } from "../crypto/envelope.js";
+import type { SealedMeta } from "../crypto/sealed-meta.js";
+import type { RequestMeta } from "../domain.js";
+import type { Store } from "../store/store.js";
 
 export interface RotationProgress {
   keyId: string;
   rewrapped: number;
 }
 
-export async function rotateMasterKey(
-  deps: {
-    store: Pick<Store, "versionsNotWrappedBy" | "rewrapVersion" | "listSigningKeys" | "rewrapSigningKey">;
-    envelope: Envelope;
-    sealedMeta: SealedMeta;
-  },
-  onProgress: (progress: RotationProgress) => void = () => {},
-  batchSize = 200,
-): Promise<RotationProgress> {
+export interface MasterKeyRotationDeps {
+  store: Pick<Store, "versionsNotWrappedBy" | "rewrapVersion" | "listSigningKeys" | "rewrapSigningKey">;
+  envelope: Envelope;
+  sealedMeta: SealedMeta;
+  audit: Pick<AuditWriter, "record">;
+  clock: () => number;
+}
+
+export interface MasterKeyRotationOptions {
+  /** Told after each batch (the CLI shows it). */
+  onProgress?: (progress: RotationProgress) => void;
+  /** Rows re-wrapped between two yields to the event loop (default 200). */
+  batchSize?: number;
+}
+
+/** Rotates the master key and re-wraps every data key; resolves once done and audited. */
+export async function rotateMasterKey(deps: MasterKeyRotationDeps, actor: Actor, meta: RequestMeta, options: MasterKeyRotationOptions = {}): Promise<RotationProgress> {
   const { store, envelope } = deps;
+  const { onProgress = () => {}, batchSize = 200 } = options;
   const keyId = envelope.rotateMasterKey();
   let rewrapped = 0;
   for (;;) {
@@ -47,5 +60,6 @@ export async function rotateMasterKey(
   }
   rewrapped += await deps.sealedMeta.rewrapAll();
   onProgress({ keyId, rewrapped });
+  await deps.audit.record(auditEntry(actor, meta, { action: "admin.keys.rotate_master", resource: keyId, outcome: "allowed", reason: `${rewrapped} data keys re-wrapped` }, deps.clock()));
   return { keyId, rewrapped };
 }
