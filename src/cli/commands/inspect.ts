@@ -6,8 +6,8 @@ import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { AUDIT_CSV_COLUMNS, toCsvRow } from "../../audit/csv.js";
 import type { AuditRecordJson } from "../../audit/record.js";
-import { explain, type Explanation } from "../../policy/explain.js";
-import { loadPolicyDir, POLICY_FILE_RE, type LoadResult } from "../../policy/load.js";
+import type { Explanation } from "../../policy/explain.js";
+import type { LoadResult } from "../../policy/load.js";
 import type { EvaluationRequest as ExplainRequest } from "../../policy/types.js";
 import { apiClientFromEnv, type ApiClient } from "../api-client.js";
 import { CliError } from "../errors.js";
@@ -22,10 +22,11 @@ export function registerInspectCommands(program: Command, output: (json: boolean
     .command("check [dir]")
     .description("validate every policy file; exit 1 with file:line:column messages on problems")
     .option("--json")
-    .action((dir: string | undefined, options: { json?: boolean }) => {
+    .action(async (dir: string | undefined, options: { json?: boolean }) => {
       const out = output(Boolean(options.json));
       const folder = dir ?? "policies";
-      const result = policyFolderProblem(folder) ?? loadPolicyDir(folder);
+      const { loadPolicyDir, POLICY_FILE_RE } = await import("../../policy/load.js");
+      const result = policyFolderProblem(folder, POLICY_FILE_RE) ?? loadPolicyDir(folder);
       if (result.ok) {
         out.out(out.json ? JSON.stringify({ ok: true, files: result.files }) : `ok: ${result.files.length} file(s) valid`);
         return;
@@ -47,7 +48,7 @@ export function registerInspectCommands(program: Command, output: (json: boolean
       const out = output(Boolean(options.json));
       if (options.action !== "read" && options.action !== "list") throw new CliError("--action must be read or list", 2);
       const request: ExplainRequest = { serverId: options.server, secretPath: options.secret, action: options.action, ...(options.sourceIp && { sourceIp: options.sourceIp }) };
-      const result = options.dir === undefined && process.env.CREDBROKER_URL ? await explainOnBroker(api(), request) : explainLocally(options.dir ?? "policies", request);
+      const result = options.dir === undefined && process.env.CREDBROKER_URL ? await explainOnBroker(api(), request) : await explainLocally(options.dir ?? "policies", request);
       if (out.json) out.out(JSON.stringify(result));
       else {
         out.out(`${result.decision.allowed ? "ALLOW" : "DENY"}: ${result.decision.allowed ? `${result.decision.rule.file}:${result.decision.rule.line}` : result.decision.message}`);
@@ -173,15 +174,17 @@ export function registerInspectCommands(program: Command, output: (json: boolean
 }
 
 /** `policy check`'s refusal of a folder that cannot hold the policy: missing, or without any policy file. */
-function policyFolderProblem(folder: string): LoadResult | undefined {
+function policyFolderProblem(folder: string, policyFile: RegExp): LoadResult | undefined {
   const problem = (message: string): LoadResult => ({ ok: false, problems: [{ file: folder, line: 1, column: 1, message }] });
   if (!existsSync(folder)) return problem(`the policy folder ${folder} does not exist`);
   if (!statSync(folder).isDirectory()) return problem(`${folder} is not a folder`);
-  if (!readdirSync(folder).some((name) => POLICY_FILE_RE.test(name) && !name.startsWith("."))) return problem(`no policy file (*.yaml, *.yml) in ${folder}`);
+  if (!readdirSync(folder).some((name) => policyFile.test(name) && !name.startsWith("."))) return problem(`no policy file (*.yaml, *.yml) in ${folder}`);
   return undefined;
 }
 
-function explainLocally(folder: string, request: ExplainRequest): Explanation {
+/** The policy parser and evaluator load only for the commands that evaluate a local folder. */
+async function explainLocally(folder: string, request: ExplainRequest): Promise<Explanation> {
+  const [{ loadPolicyDir }, { explain }] = await Promise.all([import("../../policy/load.js"), import("../../policy/explain.js")]);
   const loaded = loadPolicyDir(folder);
   if (!loaded.ok) throw new CliError(`policies are invalid; run credbroker policy check ${folder}`);
   return explain(loaded.policy, request);

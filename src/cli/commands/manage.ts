@@ -4,7 +4,6 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { apiClientFromEnv } from "../api-client.js";
 import { CliError } from "../errors.js";
-import { generateKeyFile, readPublicKey } from "../server-keys.js";
 import { table, type Output } from "../output.js";
 
 interface ServerJson {
@@ -31,6 +30,12 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Key handling (jose) loads only for the commands that read or make a key. */
+async function readPublicKeyFile(file: string) {
+  const { readPublicKey } = await import("../server-keys.js");
+  return readPublicKey(file);
+}
+
 export function registerManageCommands(program: Command, output: (json: boolean) => Output) {
   const api = () => apiClientFromEnv();
 
@@ -53,7 +58,7 @@ export function registerManageCommands(program: Command, output: (json: boolean)
           return [pair.slice(0, eq), pair.slice(eq + 1)];
         }),
       );
-      const publicJwk = options.publicKey === undefined ? undefined : readPublicKey(options.publicKey);
+      const publicJwk = options.publicKey === undefined ? undefined : await readPublicKeyFile(options.publicKey);
       const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", "v1/admin/servers", {
         id,
         ...(options.description && { description: options.description }),
@@ -76,6 +81,7 @@ export function registerManageCommands(program: Command, output: (json: boolean)
     .action(async (id: string, options: { out?: string; description?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
       const file = resolve(options.out ?? `${id}.key`);
+      const { generateKeyFile } = await import("../server-keys.js");
       const key = await generateKeyFile(file);
       try {
         await api().request("POST", "v1/admin/servers", { id, public_jwk: key.publicJwk, no_secret: true, ...(options.description && { description: options.description }) });
@@ -116,7 +122,7 @@ export function registerManageCommands(program: Command, output: (json: boolean)
     .option("--json")
     .action(async (id: string, options: { publicKey?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const publicJwk = options.publicKey === undefined ? undefined : readPublicKey(options.publicKey);
+      const publicJwk = options.publicKey === undefined ? undefined : await readPublicKeyFile(options.publicKey);
       const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", `v1/admin/servers/${enc(id)}/rotate-credentials`, publicJwk ? { public_jwk: publicJwk } : {});
       if (out.json) out.out(JSON.stringify(result));
       else out.out(result.client_secret ? `new client secret for ${id} (shown once): ${result.client_secret}` : `public key of ${id} replaced`);

@@ -1,7 +1,7 @@
 /** `credbroker run [--env NAME=PATH ...] [--on-change MODE] -- COMMAND [ARGS...]` */
 import type { Command } from "commander";
 import { parseEnvMappings, parseOnChange, RunUsageError } from "../../sdk/run/options.js";
-import { runWithSecrets, type RunStdio } from "../../sdk/run/run.js";
+import type { RunStdio } from "../../sdk/run/run.js";
 import { CliError } from "../errors.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -43,7 +43,9 @@ CREDBROKER_PRIVATE_KEY_FILE); they are removed from COMMAND's environment. Examp
       }
       if (Object.keys(env).length === 0) throw new CliError("give at least one --env NAME=PATH", 2);
       if (!["auto", "mcp", "inherit"].includes(options.stdio)) throw new CliError("--stdio must be auto, mcp or inherit", 2);
-      const run = runWithSecrets(
+      // The wrapper and the SDK load only here, not for every other command's start.
+      const run = import("../../sdk/run/run.js").then(({ runWithSecrets }) =>
+        runWithSecrets(
         {
           env,
           command,
@@ -55,6 +57,7 @@ CREDBROKER_PRIVATE_KEY_FILE); they are removed from COMMAND's environment. Examp
           killGraceMs: seconds("--kill-timeout", options.killTimeout),
         },
         { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signals: process },
+        ),
       );
       // Nothing may keep the wrapper alive once the command has ended.
       setExit(run.finally(() => process.stdin.destroy()));
