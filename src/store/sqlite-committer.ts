@@ -92,10 +92,21 @@ parentPort.on("message", (message) => {
   try {
     parentPort.postMessage({ id: message.id, ok: true, chain: message.probe ? probe() : append.immediate(message.batch) });
   } catch (error) {
-    parentPort.postMessage({ id: message.id, ok: false, error: String((error && error.message) || error) });
+    parentPort.postMessage({ id: message.id, ok: false, error: String((error && error.message) || error), code: error && typeof error.code === "string" ? error.code : undefined });
   }
 });
 `;
+
+/** A commit the worker's database refused; `code` is better-sqlite3's (e.g. SQLITE_CONSTRAINT_PRIMARYKEY). */
+export class CommitError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = "CommitError";
+  }
+}
 
 /** First wait before starting a stopped committer again; doubles up to MAX_RESTART_DELAY_MS. */
 const RESTART_DELAY_MS = 1_000;
@@ -124,13 +135,13 @@ export class SqliteCommitter {
    */
   private start(): Worker {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.workerData });
-    worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain | null; error?: string }) => {
+    worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain | null; error?: string; code?: string }) => {
       const waiter = this.pending.get(message.id);
       this.pending.delete(message.id);
       if (message.ok && message.chain !== undefined) {
         this.restartDelayMs = RESTART_DELAY_MS;
         waiter?.resolve(message.chain);
-      } else waiter?.reject(new Error(message.error ?? "commit failed"));
+      } else waiter?.reject(new CommitError(message.error ?? "commit failed", message.code));
     });
     const stopped = (error: Error) => {
       if (worker !== this.worker || this.failure) return;

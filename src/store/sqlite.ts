@@ -186,6 +186,7 @@ export class SqliteStore implements Store {
         .select()
         .from(t.serverCredentials)
         .where(and(eq(t.serverCredentials.serverId, serverId), isNull(t.serverCredentials.revokedAt)))
+        .orderBy(asc(t.serverCredentials.createdAt), asc(t.serverCredentials.id))
         .all(),
     );
   }
@@ -387,6 +388,7 @@ export class SqliteStore implements Store {
         .select()
         .from(t.secretVersions)
         .where(and(ne(t.secretVersions.keyId, keyId), isNull(t.secretVersions.destroyedAt)))
+        .orderBy(asc(t.secretVersions.path), asc(t.secretVersions.version))
         .limit(limit)
         .all(),
     );
@@ -429,7 +431,7 @@ export class SqliteStore implements Store {
         .select()
         .from(t.leases)
         .where(and(...conditions))
-        .orderBy(asc(t.leases.issuedAt))
+        .orderBy(asc(t.leases.issuedAt), asc(t.leases.id))
         .all();
     });
   }
@@ -442,6 +444,9 @@ export class SqliteStore implements Store {
   }
 
   revokeLeases(filter: { id?: string; serverId?: string; secretPath?: string }, now: number, reason: string): Promise<Lease[]> {
+    if (filter.id === undefined && filter.serverId === undefined && filter.secretPath === undefined) {
+      return Promise.reject(new TypeError("revokeLeases needs at least one filter"));
+    }
     return guarded("revokeLeases", () => {
       const conditions = [isNull(t.leases.revokedAt), gt(t.leases.expiresAt, now)];
       if (filter.id !== undefined) conditions.push(eq(t.leases.id, filter.id));
@@ -451,7 +456,6 @@ export class SqliteStore implements Store {
         const path = filter.secretPath;
         conditions.push(or(eq(t.leases.secretPath, path), sql`${t.leases.secretPath} LIKE ${`${escapeLike(path)}#%`} ESCAPE '\\'`)!);
       }
-      if (conditions.length === 2) throw new TypeError("revokeLeases needs at least one filter");
       return this.db.update(t.leases).set({ revokedAt: now, revokeReason: reason }).where(and(...conditions)).returning().all();
     });
   }
@@ -476,7 +480,7 @@ export class SqliteStore implements Store {
   }
 
   listSigningKeys(): Promise<SigningKeyRow[]> {
-    return guarded("listSigningKeys", () => this.db.select().from(t.signingKeys).orderBy(asc(t.signingKeys.createdAt)).all());
+    return guarded("listSigningKeys", () => this.db.select().from(t.signingKeys).orderBy(asc(t.signingKeys.createdAt), asc(t.signingKeys.kid)).all());
   }
 
   retireSigningKey(kid: string, retiredAt: number, expiresAt: number): Promise<void> {
@@ -543,7 +547,10 @@ export class SqliteStore implements Store {
       for (const lease of leases) pushLeaseRow(leaseRows, lease);
       chain = await committer.commit({ auditFields: entries.map(chainFieldValues), leaseRows });
     } catch (error) {
-      throw new BrokerError("storage_unavailable", "storage unavailable", { detail: `appendAudit: ${String(error)}`, cause: error });
+      // The same mapping as on this thread: a duplicate lease id is a conflict, anything else a 503.
+      return guarded("appendAudit", () => {
+        throw error;
+      });
     }
     let prevHash = chain.prevHash;
     return entries.map((entry, index) => {
@@ -601,7 +608,7 @@ export class SqliteStore implements Store {
         .from(e)
         .where(and(...conditions))
         .groupBy(e.actor, e.actorKind)
-        .orderBy(asc(e.actor))
+        .orderBy(asc(e.actor), asc(e.actorKind))
         .all();
     });
   }

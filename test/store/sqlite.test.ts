@@ -25,6 +25,22 @@ describeStoreContract(
   }
 );
 
+// Tools (init, migrate) commit on the calling thread: the same contract holds there.
+describeStoreContract("sqlite, commits on the calling thread", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "credbroker-store-inline-"));
+  const store = openSqliteStore({ file: join(dir, "broker.db"), offThreadCommits: false });
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async breakStorage() {
+      store.raw.exec("PRAGMA foreign_keys = OFF; DROP TABLE servers;");
+    },
+  };
+});
+
 describe("sqlite store: the audit committer thread", () => {
   let dir: string;
   beforeEach(() => {
