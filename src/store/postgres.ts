@@ -14,13 +14,13 @@ import { and, asc, desc, eq, gt, gte, isNull, lte, ne, or, sql, type SQL } from 
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
 import pg from "pg";
-import { chainedRecord, type AuditEntry, type AuditRecord, type Lease, type OperatorRecord, type SecretMetadata, type SecretVersionInfo, type ServerCredential, type ServerRecord } from "../domain.js";
-import { chainHash } from "../audit/record.js";
+import { type AuditEntry, type AuditRecord, type Lease, type OperatorRecord, type SecretMetadata, type SecretVersionInfo, type ServerCredential, type ServerRecord } from "../domain.js";
+import { chainedRecord, chainHash, GENESIS_HASH } from "../audit/chain.js";
 import { BrokerError } from "../errors.js";
 import { readMigrations } from "./migrate.js";
 import * as t from "./schema.postgres.js";
 import { auditPagesOf, escapeLike, parseLabels } from "./shared.js";
-import { GENESIS_HASH, type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
+import { type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
 
 export interface PostgresStoreOptions {
   /** A `postgres://` or `postgresql://` connection URL (libpq-style query parameters such as `sslmode` and `options` apply). */

@@ -7,15 +7,15 @@ import { and, asc, eq, gt, gte, isNull, like, lte, ne, or, sql } from "drizzle-o
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { chainedRecord, type AuditEntry, type AuditRecord, type Lease, type OperatorRecord, type SecretMetadata, type ServerCredential, type ServerRecord } from "../domain.js";
+import { type AuditEntry, type AuditRecord, type Lease, type OperatorRecord, type SecretMetadata, type ServerCredential, type ServerRecord } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import { readMigrations } from "./migrate.js";
 import { RowCache } from "./row-cache.js";
-import { chainFieldValues, chainHash } from "../audit/record.js";
+import { chainedRecord, chainFieldValues, chainHash, GENESIS_HASH } from "../audit/chain.js";
 import { pushLeaseRow, SqliteCommitter, type CommittedChain } from "./sqlite-committer.js";
 import * as t from "./schema.sqlite.js";
 import { auditPagesOf, escapeLike, parseLabels } from "./shared.js";
-import { GENESIS_HASH, type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
+import { type AccessSummaryRow, type AuditFilter, type EncryptedVersion, type LeaseFilter, type SecretWrite, type SigningKeyRow, type Store } from "./store.js";
 
 export interface SqliteStoreOptions {
   /** File path, or ":memory:" for throwaway tests. */

@@ -17,8 +17,8 @@ import type {
   ServerRecord,
 } from "../domain.js";
 
-/** prev_hash of the first audit record. */
-export const GENESIS_HASH = "0".repeat(64);
+/** prev_hash of the first audit record (the chain lives in audit/chain.ts). */
+export { GENESIS_HASH } from "../audit/chain.js";
 
 export interface EncryptedVersion {
   path: string;

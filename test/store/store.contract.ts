@@ -7,11 +7,11 @@
  * Times are explicit arguments everywhere, so no clock is involved.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { chainHash } from "../../src/audit/record.js";
+import { chainHash, GENESIS_HASH } from "../../src/audit/chain.js";
 import { verifyChain } from "../../src/audit/verify.js";
 import type { AuditEntry, AuditRecord, Lease, ServerCredential, ServerRecord } from "../../src/domain.js";
 import { BrokerError } from "../../src/errors.js";
-import { GENESIS_HASH, type SecretWrite, type SigningKeyRow, type Store } from "../../src/store/store.js";
+import { type SecretWrite, type SigningKeyRow, type Store } from "../../src/store/store.js";
 
 export interface StoreSubject {
   store: Store;
