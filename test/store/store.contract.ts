@@ -385,6 +385,20 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.writeSecretVersion(write("db/pw", T0 + 1))).toBe(1);
       });
 
+      it("never shows a read what a write still in progress (and then rolled back) wrote", async () => {
+        const failing = store.writeSecretVersion(
+          write("db/pw", T0, {
+            seal: () => {
+              throw new BrokerError("internal", "sealing failed");
+            },
+          }),
+        );
+        const readMeanwhile = store.getSecretMetadata("db/pw");
+        await expect(failing).rejects.toMatchObject({ code: "internal" });
+        expect(await readMeanwhile).toBeUndefined();
+        expect(await store.getSecretMetadata("db/pw")).toBeUndefined();
+      });
+
       it("lists live secrets under a prefix, ordered by path; the empty prefix lists all", async () => {
         for (const path of ["b/two", "a/one", "a/three", "ab/four"]) await store.writeSecretVersion(write(path, T0));
         expect((await store.listSecrets("a/")).map((s) => s.path)).toEqual(["a/one", "a/three"]);
@@ -623,9 +637,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.listSigningKeys()).toEqual([signingKey("kid-1", T0), signingKey("kid-2", T0 + 1)]);
       });
 
-      it("lists keys created at the same time by kid", async () => {
+      it("lists keys created at the same time retired ones first (a key is retired for the one replacing it), then by kid", async () => {
         for (const kid of ["kid-c", "kid-a", "kid-b"]) await store.insertSigningKey(signingKey(kid, T0));
         expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(["kid-a", "kid-b", "kid-c"]);
+        await store.retireSigningKey("kid-c", T0, T0 + MINUTE);
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(["kid-c", "kid-a", "kid-b"]);
       });
 
       it("retires a key once: a second retirement changes nothing", async () => {
