@@ -16,7 +16,7 @@ import { serverRepository, type ServerRepository } from "./repositories/servers.
 import { signingKeyRepository, type SigningKeyRepository } from "./repositories/signing-keys.js";
 import { auditPagesOf } from "./shared.js";
 import type { SqlExecutor } from "./sql/executor.js";
-import type { LeaseFilter, LeaseRevocation, SecretWrite, SigningKeyRow, Store } from "./store.js";
+import type { AuditFilter, LeaseFilter, LeaseRevocation, SecretWrite, SigningKeyRow, Store } from "./store.js";
 import type { StoreTables } from "./tables.js";
 
 export interface Repositories {
@@ -188,7 +188,7 @@ export abstract class RepositoryStore implements Store {
   }
 
   // audit
-  queryAudit(filter: Parameters<Store["queryAudit"]>[0]) {
+  queryAudit(filter: AuditFilter) {
     return this.guard("queryAudit", () => this.repositories.audit.query(filter));
   }
   auditPages(pageSize: number): AsyncIterable<AuditRecord[]> {
