@@ -1,59 +1,9 @@
-/** The audit hash chain: each record's hash covers its fields and the previous record's hash. */
+/** Audit records as they leave the broker (JSON), and keyed token references. The hash chain is chain.ts. */
 import * as crypto from "node:crypto";
-import type { AuditEntry, AuditRecord } from "../domain.js";
+import type { AuditRecord } from "../domain.js";
 
-// One-shot hashing (Node >= 20.12) skips building a Hash object per record; older 20.x falls back.
-const sha256Hex: (text: string) => string =
-  typeof crypto.hash === "function"
-    ? (text) => crypto.hash("sha256", text, "hex")
-    : (text) => crypto.createHash("sha256").update(text).digest("hex");
-
-/** An entry's fields in chain order: what a record's hash covers besides seq and prevHash. */
-export function chainFieldValues(entry: AuditEntry): AuditFieldValues {
-  return [
-    entry.time,
-    entry.actor,
-    entry.actorKind,
-    entry.action,
-    entry.resource,
-    entry.outcome,
-    entry.reason,
-    entry.leaseId,
-    entry.version,
-    entry.requestId,
-    entry.sourceIp,
-    entry.tokenRef,
-  ];
-}
-
-export type AuditFieldValues = [
-  time: number,
-  actor: string,
-  actorKind: string,
-  action: string,
-  resource: string,
-  outcome: string,
-  reason: string,
-  leaseId: string | null,
-  version: number | null,
-  requestId: string | null,
-  sourceIp: string | null,
-  tokenRef: string | null,
-];
-
-/**
- * SHA-256 (hex) over the JSON array `[seq, ...chainFieldValues(entry), prevHash]`, given `fields`,
- * the JSON text of the values. A fixed order, so no two records can hash alike by reordering
- * keys. The SQLite committer thread builds the same text (see store/sqlite-committer.ts); tests
- * hold the two to the same bytes.
- */
-export function chainHashOfFields(prevHash: string, seq: number, fields: string): string {
-  return sha256Hex(`[${seq},${fields.slice(1, -1)},${JSON.stringify(prevHash)}]`);
-}
-
-export function chainHash(prevHash: string, seq: number, entry: AuditEntry): string {
-  return chainHashOfFields(prevHash, seq, JSON.stringify(chainFieldValues(entry)));
-}
+// Earlier callers (bench/) import the chain's field order from here.
+export { chainFieldValues, type AuditFieldValues } from "./chain.js";
 
 /** Keyed reference to a token (id or value) for the audit trail: correlatable, not reversible. */
 export function tokenReference(hmacKey: Buffer, token: string): string {

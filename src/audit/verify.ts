@@ -5,8 +5,7 @@
  * the result reports the head for auditors to record outside the broker.
  */
 import type { AuditRecord } from "../domain.js";
-import { GENESIS_HASH } from "../store/store.js";
-import { chainHash } from "./record.js";
+import { chainHash, GENESIS_HASH } from "./chain.js";
 
 export type ChainProblemKind = "sequence_gap" | "broken_link" | "hash_mismatch";
 

@@ -1,19 +1,17 @@
 /**
  * Durable commits off the event loop. better-sqlite3 is synchronous, and with synchronous=FULL a
  * commit waits for fsync (milliseconds to tens of milliseconds): done on the main thread, every
- * request in flight would wait too. The committer is a worker thread with its own connection to
- * the same database file: for each batch it chains the audit records onto the last one on disk
- * and inserts them with their leases in one transaction. The main thread keeps building the next
- * batch while the worker waits for the disk.
- *
- * The worker is deliberately tiny and plain JavaScript (no imports but node:crypto and the
- * driver), so it runs the same from compiled output and from TypeScript sources under test.
+ * request in flight would wait too. The committer is a worker thread (sqlite-committer-worker.ts)
+ * with its own connection to the same database file: for each batch it chains the audit records
+ * onto the last one on disk and inserts them with their leases in one transaction. The main thread
+ * keeps building the next batch while the worker waits for the disk.
  */
 import { createRequire } from "node:module";
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { AuditFieldValues } from "../audit/record.js";
+import type { AuditFieldValues } from "../audit/chain.js";
 import type { Lease } from "../domain.js";
-import { GENESIS_HASH } from "./store.js";
 
 /**
  * One group commit. Audit entries travel as their `chainFieldValues` and leases as one flat row
@@ -37,65 +35,45 @@ export interface CommittedChain {
 }
 
 /** Column order of leases rows in a batch. */
-const LEASE_COLUMNS = ["id", "server_id", "secret_path", "version", "issued_at", "expires_at", "max_expires_at", "renewable", "revoked_at", "revoke_reason", "external_lease_id"] as const;
+export const LEASE_COLUMNS = ["id", "server_id", "secret_path", "version", "issued_at", "expires_at", "max_expires_at", "renewable", "revoked_at", "revoke_reason", "external_lease_id"] as const;
 
 /** Appends the lease's columns to `row`. */
 export function pushLeaseRow(row: unknown[], l: Lease): void {
   row.push(l.id, l.serverId, l.secretPath, l.version, l.issuedAt, l.expiresAt, l.maxExpiresAt, l.renewable ? 1 : 0, l.revokedAt, l.revokeReason, l.externalLeaseId);
 }
 
-const INSERT_AUDIT =
-  "INSERT INTO audit_events (seq, time, actor, actor_kind, action, resource, outcome, reason, lease_id, version, request_id, source_ip, token_ref, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const INSERT_LEASE = `INSERT INTO leases (${LEASE_COLUMNS.join(", ")}) VALUES (${LEASE_COLUMNS.map(() => "?").join(", ")})`;
+/** What the main thread sends the committer thread. */
+export type CommitterRequest = { id: number; batch: CommitBatch } | { id: number; probe: true } | { close: true };
 
-// The hash line below must produce exactly audit/record.ts chainHashOfFields; the store tests
-// verify committer-written chains with chainHash, so a drift fails them.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const crypto = require("node:crypto");
-const Database = require(workerData.driver);
-const db = new Database(workerData.file);
-db.pragma("journal_mode = WAL");
-db.pragma("synchronous = FULL");
-db.pragma("busy_timeout = 5000");
-const sha256Hex = typeof crypto.hash === "function"
-  ? (text) => crypto.hash("sha256", text, "hex")
-  : (text) => crypto.createHash("sha256").update(text).digest("hex");
-const last = db.prepare("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1");
-const insertAudit = db.prepare(workerData.insertAudit);
-const insertLease = db.prepare(workerData.insertLease);
-const append = db.transaction((batch) => {
-  const width = workerData.leaseWidth;
-  if (batch.leaseRows.length % width !== 0) throw new Error("malformed batch");
-  for (let i = 0; i < batch.leaseRows.length; i += width) insertLease.run(batch.leaseRows.slice(i, i + width));
-  const head = last.get();
-  let seq = head ? head.seq : 0;
-  let prevHash = head ? head.hash : workerData.genesisHash;
-  const chain = { firstSeq: seq + 1, prevHash, hashes: [] };
-  for (const values of batch.auditFields) {
-    seq += 1;
-    const fields = JSON.stringify(values);
-    const hash = sha256Hex("[" + seq + "," + fields.slice(1, -1) + "," + JSON.stringify(prevHash) + "]");
-    insertAudit.run(seq, ...values, prevHash, hash);
-    chain.hashes.push(hash);
-    prevHash = hash;
+/** The committer thread's answer to the request with `id`; `code` is better-sqlite3's error code. */
+export type CommitterReply = { id: number; ok: true; chain: CommittedChain | null } | { id: number; ok: false; error: string; code: string | undefined };
+
+/** A commit the committer's database refused; `code` is better-sqlite3's (e.g. SQLITE_CONSTRAINT_PRIMARYKEY). */
+export class CommitError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+    this.name = "CommitError";
   }
-  return chain;
-});
-// Readiness: can this connection take the write lock now (not read-only, not held elsewhere)?
-const probe = () => {
-  try { db.exec("BEGIN IMMEDIATE"); } finally { if (db.inTransaction) db.exec("ROLLBACK"); }
-  return null;
-};
-parentPort.on("message", (message) => {
-  if (message.close) { db.close(); parentPort.close(); return; }
-  try {
-    parentPort.postMessage({ id: message.id, ok: true, chain: message.probe ? probe() : append.immediate(message.batch) });
-  } catch (error) {
-    parentPort.postMessage({ id: message.id, ok: false, error: String((error && error.message) || error) });
-  }
-});
-`;
+}
+
+/**
+ * Starts the committer thread. From compiled output (dist/) the worker module is plain JavaScript.
+ * From TypeScript sources (vitest, tsx) the thread needs a TypeScript loader, and on Node 20 a
+ * worker does not inherit its parent's loader hooks: a one-line bootstrap registers tsx in the
+ * thread, then loads the same worker module.
+ */
+function startCommitterThread(file: string): Worker {
+  const extension = extname(fileURLToPath(import.meta.url));
+  const entry = new URL(`./sqlite-committer-worker${extension}`, import.meta.url);
+  if (extension !== ".ts") return new Worker(entry, { workerData: { file } });
+  // tsx's require hook, not its ESM hooks: those start a loader thread per worker (~0.3 s each).
+  const tsx = createRequire(import.meta.url).resolve("tsx/cjs/api");
+  const bootstrap = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(fileURLToPath(entry))});`;
+  return new Worker(bootstrap, { eval: true, workerData: { file } });
+}
 
 /** First wait before starting a stopped committer again; doubles up to MAX_RESTART_DELAY_MS. */
 const RESTART_DELAY_MS = 1_000;
@@ -106,14 +84,11 @@ export class SqliteCommitter {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (chain: CommittedChain | null) => void; reject: (error: Error) => void }>();
   private failure: Error | undefined;
-  private readonly workerData: Record<string, unknown>;
   private restartDelayMs = RESTART_DELAY_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
-  constructor(file: string) {
-    const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-    this.workerData = { file, driver, insertAudit: INSERT_AUDIT, insertLease: INSERT_LEASE, leaseWidth: LEASE_COLUMNS.length, genesisHash: GENESIS_HASH };
+  constructor(private readonly file: string) {
     this.worker = this.start();
   }
 
@@ -123,14 +98,14 @@ export class SqliteCommitter {
    * after a growing delay. Nothing needs carrying over: each commit chains onto the head on disk.
    */
   private start(): Worker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.workerData });
-    worker.on("message", (message: { id: number; ok: boolean; chain?: CommittedChain | null; error?: string }) => {
+    const worker = startCommitterThread(this.file);
+    worker.on("message", (message: CommitterReply) => {
       const waiter = this.pending.get(message.id);
       this.pending.delete(message.id);
-      if (message.ok && message.chain !== undefined) {
+      if (message.ok) {
         this.restartDelayMs = RESTART_DELAY_MS;
         waiter?.resolve(message.chain);
-      } else waiter?.reject(new Error(message.error ?? "commit failed"));
+      } else waiter?.reject(new CommitError(message.error, message.code));
     });
     const stopped = (error: Error) => {
       if (worker !== this.worker || this.failure) return;
@@ -170,9 +145,10 @@ export class SqliteCommitter {
   private send(message: { batch: CommitBatch } | { probe: true }): Promise<CommittedChain | null> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
+    const request: CommitterRequest = { id, ...message };
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, ...message });
+      this.worker.postMessage(request);
     });
   }
 
@@ -181,7 +157,8 @@ export class SqliteCommitter {
     clearTimeout(this.restartTimer);
     if (this.failure) return;
     const exited = new Promise((resolve) => this.worker.once("exit", resolve));
-    this.worker.postMessage({ close: true });
+    const request: CommitterRequest = { close: true };
+    this.worker.postMessage(request);
     await exited;
   }
 }

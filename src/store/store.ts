@@ -1,10 +1,13 @@
 /**
- * The broker's persistence contract. One interface, one implementation per database dialect
- * (SQLite and PostgreSQL), one contract test suite (test/store) run against each.
+ * The broker's persistence contract. One interface; its logic is written once over both database
+ * dialects (repositories/, composed by repository-store.ts), and sqlite.ts and postgres.ts add what
+ * differs. One contract test suite (test/store) runs against each.
  *
  * Conventions: times are integer milliseconds; "get" methods return `undefined` when the row does
  * not exist (never throw for absence); any insert whose key exists throws BrokerError("conflict");
  * updates of missing rows return false. Storage failures throw BrokerError("storage_unavailable").
+ * Misuse by the caller (an argument no valid call would pass) rejects with a TypeError. Every
+ * listing has the order its JSDoc states, the same on both dialects.
  */
 import type {
   AuditEntry,
@@ -16,9 +19,6 @@ import type {
   ServerCredential,
   ServerRecord,
 } from "../domain.js";
-
-/** prev_hash of the first audit record. */
-export const GENESIS_HASH = "0".repeat(64);
 
 export interface EncryptedVersion {
   path: string;
@@ -47,6 +47,14 @@ export interface LeaseFilter {
   secretPath?: string;
   /** Only leases neither revoked nor expired at this time. */
   activeAt?: number;
+}
+
+/** Which leases revokeLeases revokes: all of the given conditions; at least one must be given. */
+export interface LeaseRevocation {
+  id?: string;
+  serverId?: string;
+  /** The secret's leases, those of its `#key` selections included. */
+  secretPath?: string;
 }
 
 export interface AuditFilter {
@@ -90,18 +98,22 @@ export interface Store {
   // servers
   createServer(server: ServerRecord): Promise<void>;
   getServer(id: string): Promise<ServerRecord | undefined>;
+  /** Ordered by id. */
   listServers(): Promise<ServerRecord[]>;
   setServerDisabled(id: string, disabledAt: number | null): Promise<boolean>;
   /** Refuses every broker token of the server issued before `notBefore` (ms). */
   setTokensNotBefore(id: string, notBefore: number): Promise<boolean>;
   addCredential(credential: ServerCredential): Promise<void>;
+  /** The server's unrevoked credentials, oldest first (ties by id); [] for an unknown server. */
   activeCredentials(serverId: string): Promise<ServerCredential[]>;
   /** Revokes every active credential of the server of the given kind (all kinds when omitted). */
   revokeCredentials(serverId: string, now: number, kind?: ServerCredential["kind"]): Promise<number>;
 
   // operators
+  /** One statement: conflict when the name is held by an active operator; a revoked name is taken over. */
   createOperator(operator: OperatorRecord & { tokenHash: string }): Promise<void>;
   operatorByTokenHash(tokenHash: string): Promise<OperatorRecord | undefined>;
+  /** Ordered by name, without token hashes. */
   listOperators(): Promise<OperatorRecord[]>;
   revokeOperator(name: string, now: number): Promise<boolean>;
   countActiveOperators(): Promise<number>;
@@ -110,6 +122,7 @@ export interface Store {
   /** Allocates the next version in one transaction and stores the sealed value. Returns that version. */
   writeSecretVersion(write: SecretWrite): Promise<number>;
   getSecretMetadata(path: string): Promise<SecretMetadata | undefined>;
+  /** Live secrets whose path starts with `prefix` (literally, case-sensitively), ordered by path. */
   listSecrets(prefix: string): Promise<SecretMetadata[]>;
   getEncryptedVersion(path: string, version: number): Promise<EncryptedVersion | undefined>;
   /**
@@ -118,10 +131,11 @@ export interface Store {
    * secret was deleted; a destroyed version is returned as it is (`destroyedAt` set).
    */
   getCurrentEncryptedVersion(path: string): Promise<EncryptedVersion | undefined>;
+  /** Oldest version first. */
   listVersions(path: string): Promise<SecretVersionInfo[]>;
   /** Soft-deletes the metadata and destroys every version's ciphertext. */
   deleteSecret(path: string, now: number): Promise<boolean>;
-  /** Versions whose data key is wrapped by a key other than `keyId`, for re-wrapping. */
+  /** Undestroyed versions whose data key is wrapped by a key other than `keyId`, for re-wrapping: ordered by path, then version; at most `limit`. */
   versionsNotWrappedBy(keyId: string, limit: number): Promise<EncryptedVersion[]>;
   /** Replaces a wrapped data key only if it is still wrapped by `expectedKeyId` (compare-and-set). */
   rewrapVersion(path: string, version: number, expectedKeyId: string, keyId: string, wrappedKey: Buffer): Promise<boolean>;
@@ -129,32 +143,40 @@ export interface Store {
   // leases
   insertLease(lease: Lease): Promise<void>;
   getLease(id: string): Promise<Lease | undefined>;
+  /** Oldest issued first (ties by id). */
   listLeases(filter: LeaseFilter): Promise<Lease[]>;
   extendLease(id: string, expiresAt: number): Promise<boolean>;
-  /** Revokes matching active leases; returns the ids revoked. */
-  revokeLeases(filter: { id?: string; serverId?: string; secretPath?: string }, now: number, reason: string): Promise<Lease[]>;
+  /**
+   * Revokes the matching leases that are neither revoked nor expired at `now`; returns them as
+   * revoked, oldest issued first (ties by id). An empty filter rejects with a TypeError (it would
+   * revoke everything).
+   */
+  revokeLeases(filter: LeaseRevocation, now: number, reason: string): Promise<Lease[]>;
   countActiveLeases(now: number): Promise<number>;
 
   // signing keys
   insertSigningKey(row: SigningKeyRow): Promise<void>;
+  /** Oldest first; created at the same time: retired keys first, then by kid. */
   listSigningKeys(): Promise<SigningKeyRow[]>;
   retireSigningKey(kid: string, retiredAt: number, expiresAt: number): Promise<void>;
   rewrapSigningKey(kid: string, expectedKeyId: string, keyId: string, wrappedKey: Buffer): Promise<boolean>;
 
-  /** Records a client-assertion id; false when it was already seen (a replay). */
+  /** Records a client-assertion id, purging expired ones in the same transaction; false when it was already seen (a replay). */
   rememberAssertion(id: string, expiresAt: number, now: number): Promise<boolean>;
 
   // audit
   /**
-   * Appends entries durably in one transaction, chaining hashes (audit/record.ts) after the last
+   * Appends entries durably in one transaction, chaining hashes (audit/chain.ts) after the last
    * committed record, and inserts `leases` in the same transaction (a lease exists exactly when its
    * audit record does). Resolves only once the transaction is committed; rejects (and commits
    * nothing) otherwise.
    */
   appendAudit(entries: AuditEntry[], leases?: Lease[]): Promise<AuditRecord[]>;
+  /** Ascending seq, at most `filter.limit`. */
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Streams every record in seq order, in pages. */
   auditPages(pageSize: number): AsyncIterable<AuditRecord[]>;
+  /** Reads of `resource` (and its `#key` selections) per actor since `since`, ordered by actor, then actor kind. */
   accessSummary(resource: string, since: number | undefined): Promise<AccessSummaryRow[]>;
 
   // meta

@@ -5,7 +5,6 @@
  * consecutive versions, exactly one winner per unique key.
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { chainHash } from "../../src/audit/record.js";
 import { verifyChain } from "../../src/audit/verify.js";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres.js";
 import { createTestSchema, describePostgres, type TestSchema } from "./postgres-helpers.js";

@@ -6,7 +6,6 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { getTableConfig } from "drizzle-orm/pg-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chainHash } from "../../src/audit/record.js";
 import { BrokerError } from "../../src/errors.js";
 import { readMigrations } from "../../src/store/migrate.js";
 import { openStore } from "../../src/store/open.js";

@@ -1,14 +1,14 @@
 /** The store contract against SQLite: a fresh database file per test, opened as `credbroker dev` opens it (WAL, foreign keys). */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { chainHash } from "../../src/audit/record.js";
+import { chainHash, GENESIS_HASH } from "../../src/audit/chain.js";
 import { verifyChain } from "../../src/audit/verify.js";
 import type { AuditRecord } from "../../src/domain.js";
 import { openSqliteStore } from "../../src/store/sqlite.js";
 import { openTempStore } from "../helpers/temp-store.js";
-import { GENESIS_HASH } from "../../src/store/store.js";
 import { describeStoreContract, entry } from "./store.contract.js";
 
 describeStoreContract(
@@ -25,6 +25,22 @@ describeStoreContract(
   }
 );
 
+// Tools (init, migrate) commit on the calling thread: the same contract holds there.
+describeStoreContract("sqlite, commits on the calling thread", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "credbroker-store-inline-"));
+  const store = openSqliteStore({ file: join(dir, "broker.db"), offThreadCommits: false });
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async breakStorage() {
+      store.raw.exec("PRAGMA foreign_keys = OFF; DROP TABLE servers;");
+    },
+  };
+});
+
 describe("sqlite store: the audit committer thread", () => {
   let dir: string;
   beforeEach(() => {
@@ -32,7 +48,7 @@ describe("sqlite store: the audit committer thread", () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("hashes exactly as audit/record.ts chainHash does, for awkward text and null fields", async () => {
+  it("hashes exactly as audit/chain.ts chainHash does, for awkward text and null fields", async () => {
     const store = openSqliteStore({ file: join(dir, "broker.db") });
     try {
       const awkward = [
@@ -51,6 +67,28 @@ describe("sqlite store: the audit committer thread", () => {
       const stored: AuditRecord[] = [];
       for await (const page of store.auditPages(10)) stored.push(...page);
       expect(stored).toEqual(records);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("runs from the compiled output too (dist/, as the broker ships), chaining as the sources do", async () => {
+    const file = join(dir, "broker.db");
+    // The suite's global setup compiled dist/ from these sources.
+    const compiled = resolve(import.meta.dirname, "../../dist/store/sqlite.js");
+    const script = `
+      const { openSqliteStore } = await import(${JSON.stringify(compiled)});
+      const store = openSqliteStore({ file: ${JSON.stringify(file)} });
+      await store.appendAudit(${JSON.stringify([entry({ requestId: "from-dist-1" }), entry({ requestId: "from-dist-2" })])});
+      await store.close();`;
+    const scriptFile = join(dir, "append.mjs");
+    writeFileSync(scriptFile, script);
+    execFileSync(process.execPath, [scriptFile], { stdio: "pipe" });
+    const store = openSqliteStore({ file, offThreadCommits: false });
+    try {
+      const result = await verifyChain(store.auditPages(10));
+      expect(result).toMatchObject({ ok: true, checked: 2, problems: [] });
+      expect((await store.queryAudit({ limit: 10 })).map((record) => record.requestId)).toEqual(["from-dist-1", "from-dist-2"]);
     } finally {
       await store.close();
     }

@@ -7,11 +7,11 @@
  * Times are explicit arguments everywhere, so no clock is involved.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { chainHash } from "../../src/audit/record.js";
+import { chainHash, GENESIS_HASH } from "../../src/audit/chain.js";
 import { verifyChain } from "../../src/audit/verify.js";
 import type { AuditEntry, AuditRecord, Lease, ServerCredential, ServerRecord } from "../../src/domain.js";
 import { BrokerError } from "../../src/errors.js";
-import { GENESIS_HASH, type SecretWrite, type SigningKeyRow, type Store } from "../../src/store/store.js";
+import { type SecretWrite, type SigningKeyRow, type Store } from "../../src/store/store.js";
 
 export interface StoreSubject {
   store: Store;
@@ -215,6 +215,15 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.revokeCredentials("nobody", T0)).toBe(0);
       });
 
+      it("lists active credentials oldest first, ties by id", async () => {
+        await store.createServer(server("github-mcp"));
+        await store.addCredential(credential("c-late", "github-mcp", "client_secret", T0 + 2));
+        await store.addCredential(credential("c-b", "github-mcp", "public_key", T0 + 1));
+        await store.addCredential(credential("c-a", "github-mcp", "client_secret", T0 + 1));
+        await store.addCredential(credential("c-early", "github-mcp", "public_key", T0));
+        expect((await store.activeCredentials("github-mcp")).map((c) => c.id)).toEqual(["c-early", "c-a", "c-b", "c-late"]);
+      });
+
       it("refuses a credential with a duplicate id or for a missing server with a BrokerError", async () => {
         await store.createServer(server("github-mcp"));
         await store.addCredential(credential("c1", "github-mcp", "client_secret"));
@@ -240,6 +249,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(error.code).toBe("conflict");
         expect(await store.operatorByTokenHash("hash-a")).toMatchObject({ name: "alice", role: "admin" });
         expect(await store.operatorByTokenHash("hash-b")).toBeUndefined();
+      });
+
+      it("lets exactly one of two simultaneous creations of a name win; the other is a conflict", async () => {
+        const results = await Promise.allSettled([store.createOperator(operator("alice", "hash-1")), store.createOperator(operator("alice", "hash-2"))]);
+        expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        expect(results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []))).toMatchObject([{ name: "BrokerError", code: "conflict" }]);
+        expect(await store.countActiveOperators()).toBe(1);
       });
 
       it("revokes an operator once; false when already revoked or missing", async () => {
@@ -275,7 +291,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
 
       it("refuses a token hash another operator already holds with a BrokerError", async () => {
         await store.createOperator(operator("alice", "hash-same"));
-        await brokerRejection(store.createOperator(operator("bob", "hash-same")));
+        expect((await brokerRejection(store.createOperator(operator("bob", "hash-same")))).code).toBe("conflict");
         expect((await store.operatorByTokenHash("hash-same"))?.name).toBe("alice");
         expect(await store.countActiveOperators()).toBe(1);
       });
@@ -364,9 +380,23 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
             },
           }),
         );
-        await expect(failing).rejects.toThrow();
+        await expect(failing).rejects.toMatchObject({ name: "BrokerError", code: "internal", message: "sealing failed" });
         expect(await store.getSecretMetadata("db/pw")).toBeUndefined();
         expect(await store.writeSecretVersion(write("db/pw", T0 + 1))).toBe(1);
+      });
+
+      it("never shows a read what a write still in progress (and then rolled back) wrote", async () => {
+        const failing = store.writeSecretVersion(
+          write("db/pw", T0, {
+            seal: () => {
+              throw new BrokerError("internal", "sealing failed");
+            },
+          }),
+        );
+        const readMeanwhile = store.getSecretMetadata("db/pw");
+        await expect(failing).rejects.toMatchObject({ code: "internal" });
+        expect(await readMeanwhile).toBeUndefined();
+        expect(await store.getSecretMetadata("db/pw")).toBeUndefined();
       });
 
       it("lists live secrets under a prefix, ordered by path; the empty prefix lists all", async () => {
@@ -449,6 +479,16 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.versionsNotWrappedBy("mk-new", 1)).toHaveLength(1);
       });
 
+      it("lists versions wrapped by another key ordered by path, then version", async () => {
+        for (const path of ["c/three", "a/one", "b/two"]) {
+          await store.writeSecretVersion(write(path, T0, { seal: sealFor(path, "mk-old") }));
+          await store.writeSecretVersion(write(path, T0 + 1, { seal: sealFor(path, "mk-old") }));
+        }
+        const order = ["a/one@1", "a/one@2", "b/two@1", "b/two@2", "c/three@1", "c/three@2"];
+        expect((await store.versionsNotWrappedBy("mk-new", 10)).map((v) => `${v.path}@${v.version}`)).toEqual(order);
+        expect((await store.versionsNotWrappedBy("mk-new", 3)).map((v) => `${v.path}@${v.version}`)).toEqual(order.slice(0, 3));
+      });
+
       it("re-wraps a data key only while it is still wrapped by the expected key (compare-and-set)", async () => {
         await store.writeSecretVersion(write("a/one", T0, { seal: sealFor("a/one", "mk-old") }));
         const before = await store.getEncryptedVersion("a/one", 1);
@@ -495,6 +535,12 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await ids({ activeAt: T0 + MINUTE })).not.toContain("l-expired");
         expect(await ids({ activeAt: T0 + MINUTE - 1 })).toContain("l-expired");
         expect(await ids({ serverId: "nobody" })).toEqual([]);
+      });
+
+      it("lists leases issued at the same time by id", async () => {
+        for (const id of ["l-c", "l-a", "l-b"]) await store.insertLease(lease(id));
+        await store.insertLease(lease("l-first", { issuedAt: T0 - 1 }));
+        expect((await store.listLeases({})).map((l) => l.id)).toEqual(["l-first", "l-a", "l-b", "l-c"]);
       });
 
       it("extends an unrevoked lease; false for a revoked or missing one", async () => {
@@ -568,7 +614,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
 
       it("rejects a revocation without any filter and revokes nothing", async () => {
         await store.insertLease(lease("l-1"));
-        await expect(store.revokeLeases({}, T0 + 1, "everything")).rejects.toThrow();
+        // An empty filter would revoke every lease: a programming error, not a storage failure.
+        await expect(store.revokeLeases({}, T0 + 1, "everything")).rejects.toBeInstanceOf(TypeError);
+        await expect(store.revokeLeases({ id: undefined }, T0 + 1, "everything")).rejects.toBeInstanceOf(TypeError);
         expect((await store.getLease("l-1"))?.revokedAt).toBeNull();
       });
 
@@ -587,6 +635,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         await store.insertSigningKey(signingKey("kid-2", T0 + 1));
         await store.insertSigningKey(signingKey("kid-1", T0));
         expect(await store.listSigningKeys()).toEqual([signingKey("kid-1", T0), signingKey("kid-2", T0 + 1)]);
+      });
+
+      it("lists keys created at the same time retired ones first (a key is retired for the one replacing it), then by kid", async () => {
+        for (const kid of ["kid-c", "kid-a", "kid-b"]) await store.insertSigningKey(signingKey(kid, T0));
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(["kid-a", "kid-b", "kid-c"]);
+        await store.retireSigningKey("kid-c", T0, T0 + MINUTE);
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(["kid-c", "kid-a", "kid-b"]);
       });
 
       it("retires a key once: a second retirement changes nothing", async () => {
@@ -613,6 +668,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.rememberAssertion("jti-2", T0 + MINUTE, T0 + 1)).toBe(true);
         // Once expired the id is purged: the assertion itself would be refused for its exp anyway.
         expect(await store.rememberAssertion("jti-1", T0 + 2 * MINUTE, T0 + MINUTE)).toBe(true);
+      });
+
+      it("accepts exactly one of two simultaneous uses of the same assertion id", async () => {
+        const accepted = await Promise.all([store.rememberAssertion("jti-1", T0 + MINUTE, T0), store.rememberAssertion("jti-1", T0 + MINUTE, T0)]);
+        expect(accepted.sort()).toEqual([false, true]);
       });
     });
 
@@ -649,7 +709,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
           lease("l-new"),
           lease("l-existing", { serverId: "other-mcp" }),
         ]);
-        await brokerRejection(failed);
+        expect((await brokerRejection(failed)).code).toBe("conflict");
         expect(await store.getLease("l-new")).toBeUndefined();
         expect((await store.getLease("l-existing"))?.serverId).toBe("github-mcp");
         expect((await allAudit(store)).map((r) => r.seq)).toEqual([1]);
@@ -758,6 +818,21 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
           { actor: "github-mcp", actorKind: "server", count: 1, first: T0 + 5, last: T0 + 5, allowed: 1, denied: 0, error: 0 },
         ]);
         expect(await store.accessSummary("kv/none", undefined)).toEqual([]);
+      });
+
+      it("orders the summary by actor, then actor kind", async () => {
+        await store.appendAudit([
+          entry({ actor: "zed", actorKind: "server", resource: "kv/app" }),
+          entry({ actor: "same", actorKind: "server", resource: "kv/app" }),
+          entry({ actor: "same", actorKind: "operator", action: "secret.get", resource: "kv/app" }),
+          entry({ actor: "abe", actorKind: "operator", action: "secret.get", resource: "kv/app" }),
+        ]);
+        expect((await store.accessSummary("kv/app", undefined)).map((row) => `${row.actor}/${row.actorKind}`)).toEqual([
+          "abe/operator",
+          "same/operator",
+          "same/server",
+          "zed/server",
+        ]);
       });
 
       it("summarises a path with _ without counting look-alike paths", async () => {

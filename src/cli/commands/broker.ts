@@ -15,14 +15,14 @@ import type { Output } from "../output.js";
  * commands) starts without them: see `npm run bench:cli` for what that saves.
  */
 async function brokerModules() {
-  const [bootstrap, config, logger, main, open] = await Promise.all([
+  const [{ initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey }, { loadConfig }, { createLogger }, { startBroker }, { openStore }] = await Promise.all([
     import("../../wiring/bootstrap.js"),
     import("../../config.js"),
     import("../../logger.js"),
     import("../../main.js"),
     import("../../store/open.js"),
   ]);
-  return { ...bootstrap, ...config, ...logger, ...main, ...open };
+  return { initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey, loadConfig, createLogger, startBroker, openStore };
 }
 
 const EXAMPLE_POLICY = `# Example policy written by \`credbroker dev\`. Edit it: the broker reloads it on save.

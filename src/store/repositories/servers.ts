@@ -1,0 +1,86 @@
+/** Servers and their credentials (client secrets, public keys). */
+import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import type { ServerCredential, ServerRecord } from "../../domain.js";
+import { BrokerError } from "../../errors.js";
+import { parseLabels } from "../shared.js";
+import { allColumns, assignments, insertInto } from "../sql/build.js";
+import type { PreparedQuery, Row, SqlExecutor } from "../sql/executor.js";
+import { num, numOrNull, oneOf, str, strOrNull } from "../sql/rows.js";
+import type { StoreTables } from "../tables.js";
+
+/** The part of Store this repository implements (see store.ts for the contract). */
+export interface ServerRepository {
+  create(server: ServerRecord): Promise<void>;
+  get(id: string): Promise<ServerRecord | undefined>;
+  list(): Promise<ServerRecord[]>;
+  setDisabled(id: string, disabledAt: number | null): Promise<boolean>;
+  setTokensNotBefore(id: string, notBefore: number): Promise<boolean>;
+  addCredential(credential: ServerCredential): Promise<void>;
+  activeCredentials(serverId: string): Promise<ServerCredential[]>;
+  revokeCredentials(serverId: string, now: number, kind?: ServerCredential["kind"]): Promise<number>;
+}
+
+function serverFromRow(row: Row): ServerRecord {
+  return {
+    id: str(row.id),
+    description: str(row.description),
+    labels: parseLabels(str(row.labels)),
+    createdAt: num(row.created_at),
+    disabledAt: numOrNull(row.disabled_at),
+    tokensNotBefore: numOrNull(row.tokens_not_before),
+  };
+}
+
+function credentialFromRow(row: Row): ServerCredential {
+  return {
+    id: str(row.id),
+    serverId: str(row.server_id),
+    kind: oneOf(row.kind, ["client_secret", "public_key"]),
+    secretHash: strOrNull(row.secret_hash),
+    publicJwk: strOrNull(row.public_jwk),
+    createdAt: num(row.created_at),
+    revokedAt: numOrNull(row.revoked_at),
+  };
+}
+
+export function serverRepository(db: SqlExecutor, t: StoreTables): ServerRepository {
+  const s = t.servers;
+  const c = t.serverCredentials;
+  // The per-request lookup, compiled once.
+  const byId: PreparedQuery = db.prepare(sql`select ${allColumns(s)} from ${s} where ${eq(s.id, sql.placeholder("id"))}`);
+  return {
+    async create(server) {
+      const inserted = await db.all(
+        sql`${insertInto(s, [{ ...server, labels: JSON.stringify(server.labels) }])} on conflict do nothing returning ${sql.identifier(s.id.name)}`,
+      );
+      if (inserted.length === 0) throw new BrokerError("conflict", `server ${server.id} already exists`);
+    },
+    async get(id) {
+      const row = await byId.get({ id });
+      return row && serverFromRow(row);
+    },
+    async list() {
+      return (await db.all(sql`select ${allColumns(s)} from ${s} order by ${asc(s.id)}`)).map(serverFromRow);
+    },
+    async setDisabled(id, disabledAt) {
+      return (await db.run(sql`update ${s} set ${assignments(s, { disabledAt })} where ${eq(s.id, id)}`)) > 0;
+    },
+    async setTokensNotBefore(id, notBefore) {
+      return (await db.run(sql`update ${s} set ${assignments(s, { tokensNotBefore: notBefore })} where ${eq(s.id, id)}`)) > 0;
+    },
+    async addCredential(credential) {
+      await db.run(insertInto(c, [{ ...credential }]));
+    },
+    async activeCredentials(serverId) {
+      const rows = await db.all(
+        sql`select ${allColumns(c)} from ${c} where ${and(eq(c.serverId, serverId), isNull(c.revokedAt))} order by ${asc(c.createdAt)}, ${asc(c.id)}`,
+      );
+      return rows.map(credentialFromRow);
+    },
+    async revokeCredentials(serverId, now, kind) {
+      const conditions = [eq(c.serverId, serverId), isNull(c.revokedAt)];
+      if (kind) conditions.push(eq(c.kind, kind));
+      return db.run(sql`update ${c} set ${assignments(c, { revokedAt: now })} where ${and(...conditions)}`);
+    },
+  };
+}

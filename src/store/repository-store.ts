@@ -1,0 +1,211 @@
+/**
+ * A Store composed of the shared repositories (repositories/*.ts), written once for both dialects.
+ * A dialect (sqlite.ts, postgres.ts) supplies the executor and tables, decides how driver errors
+ * read (`storageError`), and implements what really differs: the audit append's path, readiness
+ * probes and closing.
+ */
+import type { AuditEntry, AuditRecord, Lease, OperatorRecord, ServerCredential, ServerRecord } from "../domain.js";
+import { BrokerError } from "../errors.js";
+import { assertionRepository, type AssertionRepository } from "./repositories/assertions.js";
+import { auditRepository, type AuditRepository, type AuditRepositoryOptions } from "./repositories/audit.js";
+import { leaseRepository, isLeaseRevocation, type LeaseRepository } from "./repositories/leases.js";
+import { metaRepository, type MetaRepository } from "./repositories/meta.js";
+import { operatorRepository, type OperatorRepository } from "./repositories/operators.js";
+import { secretRepository, type SecretRepository } from "./repositories/secrets.js";
+import { serverRepository, type ServerRepository } from "./repositories/servers.js";
+import { signingKeyRepository, type SigningKeyRepository } from "./repositories/signing-keys.js";
+import { auditPagesOf } from "./shared.js";
+import type { SqlExecutor } from "./sql/executor.js";
+import type { AuditFilter, LeaseFilter, LeaseRevocation, SecretWrite, SigningKeyRow, Store } from "./store.js";
+import type { StoreTables } from "./tables.js";
+
+export interface Repositories {
+  servers: ServerRepository;
+  operators: OperatorRepository;
+  secrets: SecretRepository;
+  leases: LeaseRepository;
+  signingKeys: SigningKeyRepository;
+  assertions: AssertionRepository;
+  audit: AuditRepository;
+  meta: MetaRepository;
+}
+
+export interface RepositoryOptions extends AuditRepositoryOptions {
+  /** Wraps repositories, e.g. with a row cache (row-cache.ts); default: as they are. */
+  decorate?: (repositories: Repositories) => Repositories;
+}
+
+export function createRepositories(db: SqlExecutor, tables: StoreTables, options: RepositoryOptions): Repositories {
+  const leases = leaseRepository(db, tables);
+  const repositories: Repositories = {
+    servers: serverRepository(db, tables),
+    operators: operatorRepository(db, tables),
+    secrets: secretRepository(db, tables),
+    leases,
+    signingKeys: signingKeyRepository(db, tables),
+    assertions: assertionRepository(db, tables),
+    audit: auditRepository(db, tables, leases, options),
+    meta: metaRepository(db, tables),
+  };
+  return options.decorate ? options.decorate(repositories) : repositories;
+}
+
+export abstract class RepositoryStore implements Store {
+  abstract readonly dialect: Store["dialect"];
+
+  constructor(protected readonly repositories: Repositories) {}
+
+  /** Any failure that is not already a BrokerError, as the dialect reads it (conflict or storage_unavailable). */
+  protected abstract storageError(operation: string, error: unknown): BrokerError;
+
+  protected guard<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    // Promise chaining rather than async/await: no extra microtask turns on the per-request reads.
+    const translate = (error: unknown): never => {
+      throw error instanceof BrokerError ? error : this.storageError(operation, error);
+    };
+    try {
+      return run().catch(translate);
+    } catch (error) {
+      return Promise.reject(error instanceof BrokerError ? error : this.storageError(operation, error));
+    }
+  }
+
+  abstract appendAudit(entries: AuditEntry[], leases?: Lease[]): Promise<AuditRecord[]>;
+  abstract ping(): Promise<void>;
+  abstract checkAuditWritable(): Promise<void>;
+  abstract close(): Promise<void>;
+
+  // servers
+  createServer(server: ServerRecord) {
+    return this.guard("createServer", () => this.repositories.servers.create(server));
+  }
+  getServer(id: string) {
+    return this.guard("getServer", () => this.repositories.servers.get(id));
+  }
+  listServers() {
+    return this.guard("listServers", () => this.repositories.servers.list());
+  }
+  setServerDisabled(id: string, disabledAt: number | null) {
+    return this.guard("setServerDisabled", () => this.repositories.servers.setDisabled(id, disabledAt));
+  }
+  setTokensNotBefore(id: string, notBefore: number) {
+    return this.guard("setTokensNotBefore", () => this.repositories.servers.setTokensNotBefore(id, notBefore));
+  }
+  addCredential(credential: ServerCredential) {
+    return this.guard("addCredential", () => this.repositories.servers.addCredential(credential));
+  }
+  activeCredentials(serverId: string) {
+    return this.guard("activeCredentials", () => this.repositories.servers.activeCredentials(serverId));
+  }
+  revokeCredentials(serverId: string, now: number, kind?: ServerCredential["kind"]) {
+    return this.guard("revokeCredentials", () => this.repositories.servers.revokeCredentials(serverId, now, kind));
+  }
+
+  // operators
+  createOperator(operator: OperatorRecord & { tokenHash: string }) {
+    return this.guard("createOperator", () => this.repositories.operators.create(operator));
+  }
+  operatorByTokenHash(tokenHash: string) {
+    return this.guard("operatorByTokenHash", () => this.repositories.operators.byTokenHash(tokenHash));
+  }
+  listOperators() {
+    return this.guard("listOperators", () => this.repositories.operators.list());
+  }
+  revokeOperator(name: string, now: number) {
+    return this.guard("revokeOperator", () => this.repositories.operators.revoke(name, now));
+  }
+  countActiveOperators() {
+    return this.guard("countActiveOperators", () => this.repositories.operators.countActive());
+  }
+
+  // secrets
+  writeSecretVersion(write: SecretWrite) {
+    return this.guard("writeSecretVersion", () => this.repositories.secrets.write(write));
+  }
+  getSecretMetadata(path: string) {
+    return this.guard("getSecretMetadata", () => this.repositories.secrets.metadata(path));
+  }
+  listSecrets(prefix: string) {
+    return this.guard("listSecrets", () => this.repositories.secrets.list(prefix));
+  }
+  getEncryptedVersion(path: string, version: number) {
+    return this.guard("getEncryptedVersion", () => this.repositories.secrets.version(path, version));
+  }
+  getCurrentEncryptedVersion(path: string) {
+    return this.guard("getCurrentEncryptedVersion", () => this.repositories.secrets.currentVersion(path));
+  }
+  listVersions(path: string) {
+    return this.guard("listVersions", () => this.repositories.secrets.versions(path));
+  }
+  deleteSecret(path: string, now: number) {
+    return this.guard("deleteSecret", () => this.repositories.secrets.delete(path, now));
+  }
+  versionsNotWrappedBy(keyId: string, limit: number) {
+    return this.guard("versionsNotWrappedBy", () => this.repositories.secrets.versionsNotWrappedBy(keyId, limit));
+  }
+  rewrapVersion(path: string, version: number, expectedKeyId: string, keyId: string, wrappedKey: Buffer) {
+    return this.guard("rewrapVersion", () => this.repositories.secrets.rewrap(path, version, expectedKeyId, keyId, wrappedKey));
+  }
+
+  // leases
+  insertLease(lease: Lease) {
+    return this.guard("insertLease", () => this.repositories.leases.insert([lease]));
+  }
+  getLease(id: string) {
+    return this.guard("getLease", () => this.repositories.leases.get(id));
+  }
+  listLeases(filter: LeaseFilter) {
+    return this.guard("listLeases", () => this.repositories.leases.list(filter));
+  }
+  extendLease(id: string, expiresAt: number) {
+    return this.guard("extendLease", () => this.repositories.leases.extend(id, expiresAt));
+  }
+  revokeLeases(filter: LeaseRevocation, now: number, reason: string): Promise<Lease[]> {
+    // Misuse, not a storage failure: checked before the guard would call it one.
+    if (!isLeaseRevocation(filter)) return Promise.reject(new TypeError("revokeLeases needs at least one filter"));
+    return this.guard("revokeLeases", () => this.repositories.leases.revoke(filter, now, reason));
+  }
+  countActiveLeases(now: number) {
+    return this.guard("countActiveLeases", () => this.repositories.leases.countActive(now));
+  }
+
+  // signing keys
+  insertSigningKey(row: SigningKeyRow) {
+    return this.guard("insertSigningKey", () => this.repositories.signingKeys.insert(row));
+  }
+  listSigningKeys() {
+    return this.guard("listSigningKeys", () => this.repositories.signingKeys.list());
+  }
+  retireSigningKey(kid: string, retiredAt: number, expiresAt: number) {
+    return this.guard("retireSigningKey", () => this.repositories.signingKeys.retire(kid, retiredAt, expiresAt));
+  }
+  rewrapSigningKey(kid: string, expectedKeyId: string, keyId: string, wrappedKey: Buffer) {
+    return this.guard("rewrapSigningKey", () => this.repositories.signingKeys.rewrap(kid, expectedKeyId, keyId, wrappedKey));
+  }
+
+  rememberAssertion(id: string, expiresAt: number, now: number) {
+    return this.guard("rememberAssertion", () => this.repositories.assertions.remember(id, expiresAt, now));
+  }
+
+  // audit
+  queryAudit(filter: AuditFilter) {
+    return this.guard("queryAudit", () => this.repositories.audit.query(filter));
+  }
+  auditPages(pageSize: number): AsyncIterable<AuditRecord[]> {
+    return auditPagesOf(this, {}, pageSize);
+  }
+  accessSummary(resource: string, since: number | undefined) {
+    return this.guard("accessSummary", () => this.repositories.audit.accessSummary(resource, since));
+  }
+
+  // meta
+  getMeta(key: string) {
+    return this.guard("getMeta", () => this.repositories.meta.get(key));
+  }
+  setMeta(key: string, value: string) {
+    return this.guard("setMeta", () => this.repositories.meta.set(key, value));
+  }
+  setMetaIfAbsent(key: string, value: string) {
+    return this.guard("setMetaIfAbsent", () => this.repositories.meta.setIfAbsent(key, value));
+  }
+}
