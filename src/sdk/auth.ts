@@ -6,7 +6,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { SignJWT } from "jose";
 import type { RetryPolicy } from "./backoff.js";
 import { BrokerClientError } from "./errors.js";
 import { responseError, type BrokerHttp } from "./http.js";
@@ -88,6 +87,9 @@ export class TokenSource {
         break;
       case "key": {
         const { key, alg, kid } = await credential.key();
+        // jose loads with the first assertion: a server using a client secret never pays for it
+        // (about 60 ms of a `credbroker run` start here, `npm run bench:cli`).
+        const { SignJWT } = await import("jose");
         const nowSeconds = Math.floor(this.options.clock() / 1000);
         const assertion = await new SignJWT({})
           .setProtectedHeader({ alg, typ: "JWT", ...(kid !== undefined && { kid }) })

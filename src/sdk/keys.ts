@@ -4,7 +4,7 @@
  */
 import { createPrivateKey, KeyObject, type webcrypto } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { importJWK, type JWK } from "jose";
+import type { JWK } from "jose";
 import { BrokerClientError } from "./errors.js";
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -60,6 +60,7 @@ export async function signingKey(input: PrivateKeyInput, overrides: { alg?: Asse
     if (typeof input.d !== "string") throw new BrokerClientError("invalid_configuration", `${source} is a public JWK; a private key is needed`);
     const alg = overrides.alg ?? (typeof input.alg === "string" ? input.alg : algorithmForJwk(input));
     if (!alg || !ALGORITHMS.includes(alg)) throw new BrokerClientError("invalid_configuration", `${source}: unsupported key type for a client assertion (use Ed25519, P-256, P-384 or RSA)`);
+    const { importJWK } = await import("jose");
     const key = await importJWK(input, alg);
     if (key instanceof Uint8Array) throw new BrokerClientError("invalid_configuration", `${source}: symmetric keys are not accepted`);
     return { key, alg: alg as AssertionAlgorithm, kid: overrides.kid ?? input.kid };
