@@ -2,9 +2,10 @@
  * First-start work shared by `credbroker init` and `credbroker dev`: resolve the master key,
  * create the signing key and the first admin operator, and mark the store initialised.
  */
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { auditEntry } from "../audit/entry.js";
 import { AuditWriter } from "../audit/writer.js";
+import { hashOperatorToken, looksLikeOperatorToken } from "../auth/operator-tokens.js";
 import { SigningKeys } from "../auth/signing-keys.js";
 import type { BrokerConfig } from "../config.js";
 import { Envelope } from "../crypto/envelope.js";
@@ -51,12 +52,41 @@ export async function initialiseStore(store: Store, ring: MasterKeyRing, adminNa
   return token;
 }
 
-/** Dev mode: a fresh token for the `dev-admin` operator on every start (the old one is revoked). */
-export async function issueDevAdminToken(store: Store, clock: () => number = Date.now): Promise<string> {
+const DEV_ADMIN = "dev-admin";
+
+/**
+ * Dev mode's admin token: the one kept in `tokenFile` while it is still the active `dev-admin`
+ * operator's, so a restart leaves exported CREDBROKER_TOKENs valid; otherwise a new one (the old
+ * operator revoked), written to `tokenFile` (0600) for the next start.
+ */
+export async function devAdminToken(store: Store, tokenFile: string, clock: () => number = Date.now): Promise<string> {
+  const kept = readKeptToken(tokenFile);
+  if (kept !== undefined) {
+    const operator = await store.operatorByTokenHash(hashOperatorToken(kept));
+    if (operator?.name === DEV_ADMIN && operator.revokedAt === null) return kept;
+  }
+  const token = await issueDevAdminToken(store, clock);
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  // writeFileSync keeps the mode of a file that already exists.
+  chmodSync(tokenFile, 0o600);
+  return token;
+}
+
+function readKeptToken(tokenFile: string): string | undefined {
+  try {
+    const text = readFileSync(tokenFile, "utf8").trim();
+    return looksLikeOperatorToken(text) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A new token for the `dev-admin` operator (the old one is revoked). */
+async function issueDevAdminToken(store: Store, clock: () => number): Promise<string> {
   const audit = new AuditWriter(store, undefined);
   const operators = new OperatorService({ store, audit, policy: { current: emptyPolicySet }, clock });
   const meta = { requestId: null, sourceIp: null };
-  await store.revokeOperator("dev-admin", clock());
-  const { token } = await operators.create(null, "dev-admin", "admin", meta);
+  await store.revokeOperator(DEV_ADMIN, clock());
+  const { token } = await operators.create(null, DEV_ADMIN, "admin", meta);
   return token;
 }

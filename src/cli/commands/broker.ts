@@ -15,14 +15,14 @@ import type { Output } from "../output.js";
  * commands) starts without them: see `npm run bench:cli` for what that saves.
  */
 async function brokerModules() {
-  const [{ initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey }, { loadConfig }, { createLogger }, { startBroker }, { openStore }] = await Promise.all([
+  const [{ initialiseStore, isInitialised, devAdminToken, resolveMasterKey }, { loadConfig }, { createLogger }, { startBroker }, { openStore }] = await Promise.all([
     import("../../wiring/bootstrap.js"),
     import("../../config.js"),
     import("../../logger.js"),
     import("../../main.js"),
     import("../../store/open.js"),
   ]);
-  return { initialiseStore, isInitialised, issueDevAdminToken, resolveMasterKey, loadConfig, createLogger, startBroker, openStore };
+  return { initialiseStore, isInitialised, devAdminToken, resolveMasterKey, loadConfig, createLogger, startBroker, openStore };
 }
 
 const EXAMPLE_POLICY = `# Example policy written by \`credbroker dev\`. Edit it: the broker reloads it on save.
@@ -98,7 +98,7 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       // Before anything in the folder changes: a second dev must leave the first one untouched.
       const lock = lockDataDir(dataDir);
-      const { loadConfig, resolveMasterKey, openStore, isInitialised, initialiseStore, issueDevAdminToken, createLogger, startBroker } = await brokerModules();
+      const { loadConfig, resolveMasterKey, openStore, isInitialised, initialiseStore, devAdminToken, createLogger, startBroker } = await brokerModules();
       let policies = options.policies ? resolve(options.policies) : resolve("policies");
       if (!options.policies && !existsSync(policies)) {
         policies = join(dataDir, "policies");
@@ -118,7 +118,7 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
         [
           "",
           "  WARNING: development mode. The master key is a plain file next to the database",
-          `  (${config.master_key_file ?? "CREDBROKER_MASTER_KEY"}) and a fresh admin token is printed on every start.`,
+          `  (${config.master_key_file ?? "CREDBROKER_MASTER_KEY"}) and the admin token is kept in ${join(dataDir, "admin.token")}.`,
           "  Do not store production secrets with `credbroker dev`; use `credbroker init` + `credbroker serve`.",
           "",
         ].join("\n"),
@@ -130,7 +130,7 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
         await store.close();
       }
       const adminStore = await openStore(config.database);
-      const adminToken = await issueDevAdminToken(adminStore).finally(() => adminStore.close());
+      const adminToken = await devAdminToken(adminStore, join(dataDir, "admin.token")).finally(() => adminStore.close());
       const logger = createLogger(config.log_level);
       const signals = stopOnSignal(logger);
       const broker = await startBroker({ config, masterKey: ring, logger });
