@@ -18,10 +18,17 @@ export interface AccessReportRow {
 export class AuditQueries {
   constructor(private readonly store: Pick<Store, "queryAudit" | "accessSummary" | "auditPages">) {}
 
-  /** One page of records; `next_cursor` is set when more may follow. */
-  async page(filter: Omit<AuditFilter, "limit"> & { limit?: number }): Promise<{ events: AuditRecord[]; nextCursor: string | null }> {
+  /**
+   * One page of records in `order` (default oldest first); `next_cursor` is set when more may
+   * follow, and `cursor` continues in the same order (after it ascending, before it descending).
+   */
+  async page(
+    filter: Omit<AuditFilter, "limit" | "afterSeq" | "beforeSeq"> & { limit?: number; cursor?: number },
+  ): Promise<{ events: AuditRecord[]; nextCursor: string | null }> {
+    const { cursor, ...rest } = filter;
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_PAGE);
-    const events = await this.store.queryAudit({ ...filter, limit });
+    const continued = cursor === undefined ? {} : filter.order === "desc" ? { beforeSeq: cursor } : { afterSeq: cursor };
+    const events = await this.store.queryAudit({ ...rest, ...continued, limit });
     const last = events.at(-1);
     return { events, nextCursor: events.length === limit && last ? String(last.seq) : null };
   }

@@ -68,6 +68,10 @@ export interface AuditFilter {
   until?: number;
   /** Return records with seq greater than this (cursor pagination, ascending). */
   afterSeq?: number;
+  /** Return records with seq less than this (cursor pagination, newest first). */
+  beforeSeq?: number;
+  /** Seq order of the answer (default `asc`); `desc` gives the newest records first. */
+  order?: "asc" | "desc";
   limit: number;
 }
 

@@ -773,6 +773,16 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
           expect(await seqs({ actor: "github-mcp", afterSeq: 3, limit: 2 })).toEqual([5, 6]);
         });
 
+        it("pages newest first with order desc and beforeSeq, filters included", async () => {
+          const page1 = await store.queryAudit({ limit: 3, order: "desc" });
+          const page2 = await store.queryAudit({ limit: 3, order: "desc", beforeSeq: page1.at(-1)!.seq });
+          const page3 = await store.queryAudit({ limit: 3, order: "desc", beforeSeq: page2.at(-1)!.seq });
+          expect([page1, page2, page3].map((page) => page.map((r) => r.seq))).toEqual([[7, 6, 5], [4, 3, 2], [1]]);
+          expect(await store.queryAudit({ limit: 3, order: "desc", beforeSeq: 1 })).toEqual([]);
+          expect(await seqs({ actor: "github-mcp", order: "desc", limit: 2 })).toEqual([7, 6]);
+          expect(await seqs({ afterSeq: 2, beforeSeq: 6 })).toEqual([3, 4, 5]);
+        });
+
         it("returns records exactly as appended, with numbers as numbers", async () => {
           const [first] = await store.queryAudit({ limit: 1 });
           expect(first).toEqual(records[0]);

@@ -108,25 +108,38 @@ export function registerInspectCommands(program: Command, output: (json: boolean
     .option("--since <when>")
     .option("--until <when>")
     .option("--limit <n>", "most records", "100")
+    .option("--newest", "newest records first")
+    .option("--tail <n>", "the newest n records, oldest of them first")
+    .option("--follow", "after the newest records (--tail, default 10), print new ones as they are written, until interrupted; --json prints one record per line")
+    .option("--interval <ms>", "how often --follow asks the broker", "1000")
     .option("--format <format>", "table, json or csv", "table")
     .option("--json", "same as --format json")
-    .action(async (options: { server?: string; secret?: string; action?: string; outcome?: string; since?: string; until?: string; limit: string; format: string; json?: boolean }) => {
+    .action(async (options: AuditQueryOptions) => {
       const format = options.json ? "json" : options.format;
-      if (!["table", "json", "csv"].includes(format)) throw new CliError("--format must be table, json or csv", 2);
+      if (format !== "table" && format !== "json" && format !== "csv") throw new CliError("--format must be table, json or csv", 2);
+      const limit = options.tail ?? (options.follow ? "10" : options.limit);
+      if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > 1000) throw new CliError("--limit and --tail take 1 to 1000", 2);
+      if (!/^\d{2,6}$/.test(options.interval) || Number(options.interval) < 100) throw new CliError("--interval takes at least 100 ms", 2);
       const out = output(format === "json");
-      const query = new URLSearchParams({
+      const filter = {
         ...(options.server && { server: options.server }),
         ...(options.secret && { secret: options.secret }),
         ...(options.action && { action: options.action }),
         ...(options.outcome && { outcome: options.outcome }),
         ...(options.since && { since: options.since }),
         ...(options.until && { until: options.until }),
-        limit: options.limit,
-      });
+      };
+      const newestFirst = options.newest === true || options.tail !== undefined || options.follow === true;
+      const query = new URLSearchParams({ ...filter, limit, ...(newestFirst && { order: "desc" }) });
       const { events } = await api().request<{ events: AuditRecordJson[] }>("GET", `v1/audit/events?${query}`);
-      if (format === "json") out.out(JSON.stringify(events));
-      else if (format === "csv") out.out([AUDIT_CSV_COLUMNS.join(","), ...events.map(toCsvRow)].join("\n"));
-      else out.out(table(["seq", "time", "actor", "action", "resource", "outcome", "reason"], events.map((e) => [e.seq, e.time, e.actor, e.action, e.resource, e.outcome, e.reason])));
+      // --tail and --follow read the newest records, and show them in the order they happened.
+      const shown = newestFirst && !options.newest ? [...events].reverse() : events;
+      if (!options.follow) {
+        printAuditRecords(out, format, shown, { header: true, streaming: false });
+        return;
+      }
+      printAuditRecords(out, format, shown, { header: true, streaming: true });
+      setExit(followAudit(api(), out, format, filter, events[0]?.seq ?? 0, Number(options.interval)));
     });
   audit
     .command("export")
@@ -194,4 +207,81 @@ async function explainLocally(folder: string, request: ExplainRequest): Promise<
 function explainOnBroker(api: ApiClient, request: ExplainRequest): Promise<Explanation> {
   const query = new URLSearchParams({ server: request.serverId, secret: request.secretPath, action: request.action, ...(request.sourceIp && { source_ip: request.sourceIp }) });
   return api.request<Explanation>("GET", `v1/admin/policy/explain?${query}`);
+}
+
+interface AuditQueryOptions {
+  server?: string;
+  secret?: string;
+  action?: string;
+  outcome?: string;
+  since?: string;
+  until?: string;
+  limit: string;
+  newest?: boolean;
+  tail?: string;
+  follow?: boolean;
+  interval: string;
+  format: string;
+  json?: boolean;
+}
+
+const AUDIT_TABLE_COLUMNS = ["seq", "time", "actor", "action", "resource", "outcome", "reason"] as const;
+
+/**
+ * Audit records as a table, CSV or JSON. Streaming (`--follow`) prints JSON one record per line
+ * and tables without realigning what was already printed.
+ */
+function printAuditRecords(out: Output, format: "table" | "json" | "csv", records: AuditRecordJson[], options: { header: boolean; streaming: boolean }): void {
+  if (format === "json") {
+    if (!options.streaming) out.out(JSON.stringify(records));
+    else for (const record of records) out.out(JSON.stringify(record));
+    return;
+  }
+  if (format === "csv") {
+    const lines = [...(options.header ? [AUDIT_CSV_COLUMNS.join(",")] : []), ...records.map(toCsvRow)];
+    if (lines.length > 0) out.out(lines.join("\n"));
+    return;
+  }
+  const rows = records.map((record) => AUDIT_TABLE_COLUMNS.map((column) => record[column]));
+  if (!options.streaming) {
+    out.out(table([...AUDIT_TABLE_COLUMNS], rows));
+    return;
+  }
+  if (options.header) out.out(AUDIT_TABLE_COLUMNS.map((column) => column.toUpperCase()).join("  "));
+  for (const row of rows) out.out(row.map((cell) => (cell === null || cell === undefined ? "-" : terminalSafe(String(cell)))).join("  "));
+}
+
+/** Polls for records after `afterSeq` until SIGINT or SIGTERM; resolves with the exit status. */
+function followAudit(api: ApiClient, out: Output, format: "table" | "json" | "csv", filter: Record<string, string>, afterSeq: number, intervalMs: number): Promise<number> {
+  return new Promise((resolvePromise) => {
+    let cursor = afterSeq;
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      clearTimeout(timer);
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolvePromise(0);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    const poll = async () => {
+      try {
+        for (;;) {
+          const query = new URLSearchParams({ ...filter, limit: "1000", cursor: String(cursor) });
+          const { events } = await api.request<{ events: AuditRecordJson[] }>("GET", `v1/audit/events?${query}`);
+          if (stopped) return;
+          printAuditRecords(out, format, events, { header: false, streaming: true });
+          cursor = events.at(-1)?.seq ?? cursor;
+          if (events.length < 1000) break;
+        }
+      } catch (error) {
+        // A broker restarting or briefly unreachable: say so once per failure and keep following.
+        out.err(`credbroker: ${terminalSafe(error instanceof Error ? error.message : String(error))}; retrying`);
+      }
+      if (!stopped) timer = setTimeout(() => void poll(), intervalMs);
+    };
+    timer = setTimeout(() => void poll(), intervalMs);
+  });
 }

@@ -55,17 +55,27 @@ export function auditRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     {
       method: "get",
       path: "/v1/audit/events",
-      summary: "Audit records, filtered, in seq order, cursor-paginated",
+      summary: "Audit records, filtered, in seq order (oldest or newest first), cursor-paginated",
       ...audit,
-      request: { query: z.object({ ...filterQuery, cursor: z.string().optional(), limit: z.string().optional().describe("1..1000, default 100") }) },
+      request: {
+        query: z.object({
+          ...filterQuery,
+          order: z.enum(["asc", "desc"]).optional().describe("asc (default): oldest first; desc: newest first"),
+          cursor: z.string().optional().describe("next_cursor of the previous page; continues in the same order"),
+          limit: z.string().optional().describe("1..1000, default 100"),
+        }),
+      },
       responses: { 200: json(AuditPage, "one page of records"), ...errors(400, 401, 403, 503) },
     },
     async (c) => {
     const cursor = queryInt(c.req.query("cursor"), "cursor", 0, Number.MAX_SAFE_INTEGER);
     const limit = queryInt(c.req.query("limit"), "limit", 1, 1000);
+    const order = c.req.query("order");
+    if (order !== undefined && order !== "asc" && order !== "desc") throw new BrokerError("invalid_request", "order must be asc or desc");
     const { events, nextCursor } = await deps.auditQueries.page({
       ...filterFrom((name) => c.req.query(name)),
-      ...(cursor !== undefined && { afterSeq: cursor }),
+      ...(order !== undefined && { order }),
+      ...(cursor !== undefined && { cursor }),
       ...(limit !== undefined && { limit }),
     });
     return c.json({ events: events.map(auditRecordToJson), next_cursor: nextCursor });

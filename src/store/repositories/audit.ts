@@ -3,7 +3,7 @@
  * How an append is serialised between writers is the dialect's (`lockChain`); SQLite's broker
  * process appends through its committer thread instead (sqlite-committer.ts).
  */
-import { and, asc, desc, eq, gt, gte, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import { extendChain, type ChainHead } from "../../audit/chain.js";
 import type { AuditEntry, AuditRecord, Lease } from "../../domain.js";
 import { allColumns, insertInto, startsWith } from "../sql/build.js";
@@ -73,8 +73,10 @@ export function auditRepository(db: SqlExecutor, t: StoreTables, leases: LeaseRe
       if (filter.since !== undefined) conditions.push(gte(e.time, filter.since));
       if (filter.until !== undefined) conditions.push(lte(e.time, filter.until));
       if (filter.afterSeq !== undefined) conditions.push(gt(e.seq, filter.afterSeq));
+      if (filter.beforeSeq !== undefined) conditions.push(lt(e.seq, filter.beforeSeq));
       const where = conditions.length > 0 ? sql` where ${and(...conditions)}` : sql``;
-      const rows = await db.all(sql`select ${allColumns(e)} from ${e}${where} order by ${asc(e.seq)} limit ${filter.limit}`);
+      const order = filter.order === "desc" ? desc(e.seq) : asc(e.seq);
+      const rows = await db.all(sql`select ${allColumns(e)} from ${e}${where} order by ${order} limit ${filter.limit}`);
       return rows.map(auditRecordFromRow);
     },
     async accessSummary(resource, since) {
