@@ -12,7 +12,7 @@ import type { MasterKeyRing } from "./crypto/master-key.js";
 import { SealedMeta } from "./crypto/sealed-meta.js";
 import type { AppDeps } from "./http/deps.js";
 import { createLogger, type Logger } from "./logger.js";
-import { createMetrics } from "./metrics.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import type { PolicyHolder, ReloadOutcome } from "./policy/watch.js";
 import { openStore } from "./store/open.js";
 import type { Store } from "./store/store.js";
@@ -50,7 +50,25 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const clock = options.clock ?? Date.now;
   const logger = options.logger ?? createLogger(config.log_level);
   const metrics = createMetrics();
+  // What a start that fails part-way (a busy port, a backend misconfigured) must close again, so
+  // the process can report the failure and exit instead of hanging on an open database or thread.
+  const opened: Array<() => Promise<void>> = [];
+  try {
+    return await startOpened(options, { clock, logger, metrics, scrapeToken }, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function startOpened(
+  options: BrokerOptions,
+  { clock, logger, metrics, scrapeToken }: { clock: () => number; logger: Logger; metrics: Metrics; scrapeToken: ScrapeToken | undefined },
+  opened: Array<() => Promise<void>>,
+): Promise<RunningBroker> {
+  const { config } = options;
   const store = await openStore(config.database);
+  opened.push(() => store.close());
   const envelope = new Envelope(options.masterKey);
   const sealedMeta = new SealedMeta(store, envelope);
   const auditKey = await sealedMeta.getOrCreate("audit_hmac_key", 32);
@@ -60,13 +78,16 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const policy = await loadPolicies({ config, store, audit, metrics, logger, clock });
   const auth = await createAuth({ config, store, envelope, auditKey, clock });
   const mounts = await createMountTable(config.mounts, { local: new LocalBackend(store, envelope, clock), logger, metrics, clock });
+  opened.push(() => mounts.close());
   const events = await createEvents({ config, store, mounts, logger, clock });
+  opened.push(() => events.close());
   // A rotation on another broker sharing the store: sign and verify with its keys at once.
   events.events.subscribe((event) => {
     if (event.type !== "signing_keys.changed") return;
     auth.signingKeys.refresh().catch((error: unknown) => logger.error({ err: String(error) }, "could not reload signing keys"));
   });
   const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auth, policy, mounts, events, scrapeToken, clock });
+  opened.push(() => audit.drain());
 
   const http = await serveHttp(deps, config.listen);
   // Watch only once serving: a start that fails part-way leaves no watcher behind.

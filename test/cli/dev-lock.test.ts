@@ -63,3 +63,23 @@ describe("credbroker dev holds its data directory", () => {
     expect(await stop(started.child)).toBe(0);
   });
 });
+
+describe("credbroker dev on a busy port", () => {
+  it("exits at once with the reason, before creating its data directory", async () => {
+    const { createServer } = await import("node:net");
+    const holder = createServer();
+    await new Promise<void>((ready) => holder.listen(0, "127.0.0.1", ready));
+    const { port } = holder.address() as { port: number };
+    const dir = mkdtempSync(join(tmpdir(), "credbroker-devport-"));
+    try {
+      const { runCli } = await import("../helpers/cli.js");
+      const result = await runCli(["dev", "--port", String(port), "--data-dir", join(dir, "data"), "--json"], { cwd: dir });
+      expect(result.code).toBe(1);
+      expect(JSON.parse(result.stderr)).toMatchObject({ error: { message: expect.stringContaining(`port ${port}`) } });
+      expect(existsSync(join(dir, "data"))).toBe(false);
+    } finally {
+      await new Promise<void>((done) => holder.close(() => done()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

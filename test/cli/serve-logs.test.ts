@@ -3,7 +3,7 @@
  * stop included, is a JSON object a log shipper can parse.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,6 +22,22 @@ describe("credbroker serve logs", () => {
     expect((await runCli(["init", "--config", config, "--json"])).code).toBe(0);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("exits 1 on a busy port instead of hanging on what it had opened", async () => {
+    const { createServer } = await import("node:net");
+    const holder = createServer();
+    await new Promise<void>((ready) => holder.listen(0, "127.0.0.1", ready));
+    const { port } = holder.address() as { port: number };
+    const busy = join(dir, "busy.yaml");
+    writeFileSync(busy, readFileSync(config, "utf8").replace("listen: 127.0.0.1:0", `listen: 127.0.0.1:${port}`));
+    try {
+      const result = await runCli(["serve", "--config", busy]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("EADDRINUSE");
+    } finally {
+      await new Promise<void>((done) => holder.close(() => done()));
+    }
+  }, 20_000);
 
   it("writes only JSON lines from start to a clean stop", async () => {
     const child = spawn(process.execPath, [resolve(ROOT, "dist/cli/bin.js"), "serve", "--config", config], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });

@@ -1,6 +1,7 @@
 /** Commands that run or prepare a broker process: dev, serve, init, migrate. */
 import type { Command } from "commander";
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import type { BrokerConfig } from "../../config.js";
 import type { Logger } from "../../logger.js";
@@ -23,6 +24,21 @@ async function brokerModules() {
     import("../../store/open.js"),
   ]);
   return { initialiseStore, isInitialised, devAdminToken, resolveMasterKey, loadConfig, createLogger, startBroker, openStore };
+}
+
+/**
+ * Refuses a port something already listens on, so `dev` can fail before it changes anything.
+ * A rival could still take the port in between; then the start fails later, as any bind does.
+ */
+async function refuseBusyPort(port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((done, fail) => {
+    probe.once("error", (error: NodeJS.ErrnoException) =>
+      fail(error.code === "EADDRINUSE" ? new CliError(`port ${port} is in use on 127.0.0.1 (another credbroker dev?); choose another with --port`, 1) : error),
+    );
+    probe.listen(port, "127.0.0.1", () => probe.close(() => done()));
+  });
 }
 
 const EXAMPLE_POLICY = `# Example policy written by \`credbroker dev\`. Edit it: the broker reloads it on save.
@@ -95,6 +111,8 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       const out = output(Boolean(options.json));
       if (!/^\d{1,5}$/.test(options.port) || Number(options.port) > 65535) throw new CliError("--port must be a number 0-65535", 2);
       const dataDir = resolve(options.dataDir);
+      // Before anything is created: a dev that cannot listen must leave no trace.
+      await refuseBusyPort(Number(options.port));
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       // Before anything in the folder changes: a second dev must leave the first one untouched.
       const lock = lockDataDir(dataDir);
