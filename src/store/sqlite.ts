@@ -6,7 +6,7 @@
  * the committer thread (sqlite-committer.ts).
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { chainedRecord, chainFieldValues } from "../audit/chain.js";
 import type { AuditEntry, AuditRecord, Lease } from "../domain.js";
@@ -30,8 +30,19 @@ export interface SqliteStoreOptions {
   offThreadCommits?: boolean;
 }
 
+/**
+ * The database file is the broker's alone: its folder, when created here, 0700, the file 0600
+ * (created so, or tightened). SQLite gives the WAL and shared-memory files the database file's
+ * mode, so they are private too.
+ */
+function makePrivate(file: string): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, "a", 0o600));
+  if ((statSync(file).mode & 0o777) !== 0o600) chmodSync(file, 0o600);
+}
+
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
-  if (options.file !== ":memory:") mkdirSync(dirname(options.file), { recursive: true });
+  if (options.file !== ":memory:") makePrivate(options.file);
   const db = new Database(options.file);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
