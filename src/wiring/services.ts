@@ -2,7 +2,7 @@
  * Service wiring: builds the use cases the HTTP layer calls (token endpoint, secret reads and
  * administration, leases, servers, operators, audit queries, master-key rotation) from the parts
  * the composition root has started, and hands them over as one {@link AppDeps}. Changes made here
- * (a new secret version, a revocation, a disabled server) are published on the event bus.
+ * (a new secret version, a revocation, a disabled server, rotated server credentials) are published on the event bus.
  */
 import { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
@@ -96,7 +96,14 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     }),
     secretAdmin,
     leases,
-    servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }) }),
+    servers: new ServerService({
+      store,
+      audit,
+      clock,
+      onRevoked,
+      onServerDisabled: (server) => events.publish({ type: "server.disabled", server }),
+      onCredentialsRotated: (server) => events.publish({ type: "server.credentials_rotated", server }),
+    }),
     serverDirectory: storeServerDirectory(store),
     readiness: [
       { name: "storage", check: () => store.ping() },
