@@ -19,6 +19,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { OperatorService } from "../operators/service.js";
 import { SecretAdmin } from "../secrets/admin.js";
+import { StreamSlots } from "../events/stream-slots.js";
 import { deleteSecret } from "../secrets/delete.js";
 import { SecretReader } from "../secrets/read.js";
 import { storeServerDirectory } from "../servers/directory.js";
@@ -30,7 +31,7 @@ import type { PolicyWiring } from "./policy.js";
 import type { ScrapeToken } from "../http/scrape-token.js";
 
 export interface ServiceWiringDeps {
-  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics">;
+  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics" | "events">;
   logger: Logger;
   metrics: Metrics;
   store: Store;
@@ -113,6 +114,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     ],
     operators: new OperatorService({ store, audit, policy, clock }),
     events,
+    eventStreams: new StreamSlots(config.events.max_streams_per_server),
     policy: deps.policy.source,
     rotateMasterKey: (actor, meta) => rotateMasterKey({ store, envelope, sealedMeta, audit, clock }, actor, meta),
     tokenRef,

@@ -5,11 +5,14 @@
  * connection, and it ends when its token stops being valid: the same check every request takes
  * (`tokenStanding`) runs again before each delivered event, at each heartbeat, on the events that
  * change the server's standing, and on a timer at the token's `exp`. The client reconnects with a
- * fresh token.
+ * fresh token. A server holds at most `events.max_streams_per_server` open streams on a broker;
+ * one more is a 429 `too_many_streams`.
  */
 import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import type { TokenService } from "../../auth/tokens.js";
+import { BrokerError } from "../../errors.js";
 import type { BrokerEvent, EventBus } from "../../events/bus.js";
+import type { StreamSlots } from "../../events/stream-slots.js";
 import { evaluate } from "../../policy/evaluate.js";
 import type { PolicySet } from "../../policy/types.js";
 import { tokenStanding, type ServerDirectory, type TokenRefusal } from "../../servers/directory.js";
@@ -23,10 +26,17 @@ export interface EventRouteDeps {
   policy: { current(): PolicySet };
   tokens: Pick<TokenService, "verify">;
   serverDirectory: ServerDirectory;
+  eventStreams: StreamSlots;
   clock: () => number;
   /** Milliseconds between heartbeats (default 15 000). */
   heartbeatMs?: number;
 }
+
+/**
+ * Seconds a refused stream is told to wait: a slot frees only when another stream of the server
+ * ends, which the broker cannot predict; long enough that a retry loop does not spin.
+ */
+const STREAM_RETRY_AFTER_SECONDS = 10;
 
 /** Whether an event is one this server should hear about. */
 export function concerns(event: BrokerEvent, serverId: string, policy: PolicySet): boolean {
@@ -72,7 +82,11 @@ export function eventRoutes(deps: EventRouteDeps, auth: ReturnType<typeof create
         "Server-Sent Events about the caller: secret.version, secret.deleted, lease.revoked; ready first; the stream ends with token.expired, token.revoked or server.disabled when its token stops being valid",
       tags: ["events"],
       security: serverSecurity,
-      responses: { 200: { description: "an event stream, with a heartbeat comment every 15 s", content: { "text/event-stream": { schema: { type: "string" } } } }, ...errors(401) },
+      responses: {
+        200: { description: "an event stream, with a heartbeat comment every 15 s", content: { "text/event-stream": { schema: { type: "string" } } } },
+        ...errors(401),
+        429: { ...errors(429)[429]!, description: "the server already holds events.max_streams_per_server open streams on this broker (too_many_streams); see Retry-After" },
+      },
     },
     auth.requireServer,
     async (c) => {
@@ -80,6 +94,12 @@ export function eventRoutes(deps: EventRouteDeps, auth: ReturnType<typeof create
     // The principal carries no `iat`, which revocation compares against: the claims come from
     // the verification cache requireServer has just filled.
     const claims = await deps.tokens.verify(bearerToken(c.req.header("authorization")));
+    const release = deps.eventStreams.acquire(serverId);
+    if (!release) {
+      throw new BrokerError("too_many_streams", `server ${serverId} already holds ${deps.eventStreams.maxPerServer} open event streams on this broker; close one first`, {
+        retryAfterSeconds: STREAM_RETRY_AFTER_SECONDS,
+      });
+    }
     c.header("cache-control", "no-store");
     c.header("x-accel-buffering", "no");
     return streamSSE(c, async (stream) => {
@@ -99,6 +119,8 @@ export function eventRoutes(deps: EventRouteDeps, auth: ReturnType<typeof create
         }
       });
       stream.onAbort(() => {
+        // A dropped connection frees its slot at once, even while a write to it is pending.
+        release();
         closed = true;
         wake();
       });
@@ -143,6 +165,7 @@ export function eventRoutes(deps: EventRouteDeps, auth: ReturnType<typeof create
         }
       } finally {
         unsubscribe();
+        release();
       }
     });
     },
