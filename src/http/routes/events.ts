@@ -124,10 +124,10 @@ export function eventRoutes(deps: EventRouteDeps, auth: ReturnType<typeof create
         closed = true;
         wake();
       });
-      await stream.writeSSE({ event: "ready", data: JSON.stringify({ server: serverId, token_expires_at: new Date(claims.expiresAt).toISOString() }) });
       const heartbeatMs = deps.heartbeatMs ?? 15_000;
       let heartbeatDue = false;
       try {
+        await stream.writeSSE({ event: "ready", data: JSON.stringify({ server: serverId, token_expires_at: new Date(claims.expiresAt).toISOString() }) });
         while (!closed) {
           // Every pass (an event to deliver, a heartbeat, a standing change, the exp timer) first
           // asks whether the token is still valid: a missed relay event is caught here too.
