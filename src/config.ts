@@ -25,6 +25,9 @@ const database = z
   .string()
   .refine((value) => value.startsWith("sqlite:") || /^postgres(ql)?:\/\//.test(value), "database must be sqlite:PATH or a postgres:// URL");
 
+/** Default of `events.max_streams_per_server`. */
+const DEFAULT_MAX_STREAMS_PER_SERVER = 10;
+
 const configSchema = z
   .object({
     listen: listen.default("127.0.0.1:8787"),
@@ -65,6 +68,17 @@ const configSchema = z
       })
       .strict()
       .default({ secret_label: false }),
+    events: z
+      .object({
+        /**
+         * Open GET /v1/events streams one server may hold on one broker; one more is a 429
+         * `too_many_streams`. Room for a few replicas of a server and the SDK's hand-off (it opens
+         * the next stream before the old one ends).
+         */
+        max_streams_per_server: z.number().int().min(1).max(10_000).default(DEFAULT_MAX_STREAMS_PER_SERVER),
+      })
+      .strict()
+      .default({ max_streams_per_server: DEFAULT_MAX_STREAMS_PER_SERVER }),
     /** Path prefixes mapped to backends; each entry's options are its backend plug-in's schema (docs/backends.md). */
     mounts: z.array(mountSchema).default([]),
   })

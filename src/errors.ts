@@ -19,6 +19,7 @@ export type ErrorCode =
   | "lease_revoked"
   | "not_renewable"
   | "rate_limited"
+  | "too_many_streams"
   | "audit_unavailable"
   | "backend_unavailable"
   | "storage_unavailable"
@@ -41,6 +42,7 @@ const defaultStatus: Record<ErrorCode, number> = {
   lease_revoked: 410,
   not_renewable: 409,
   rate_limited: 429,
+  too_many_streams: 429,
   audit_unavailable: 503,
   backend_unavailable: 503,
   storage_unavailable: 503,

@@ -1,6 +1,6 @@
 /**
  * In-process publish/subscribe of broker events that running MCP servers must learn about: a new
- * version of a secret, a deletion, a revoked lease, a disabled server. GET /v1/events streams the
+ * version of a secret, a deletion, a revoked lease, a disabled server, rotated server credentials. GET /v1/events streams the
  * events that concern each server. (Several brokers on PostgreSQL relay these through
  * LISTEN/NOTIFY; the bus is the single point where that plugs in.)
  */
@@ -9,6 +9,11 @@ export type BrokerEvent =
   | { type: "secret.deleted"; secret: string }
   | { type: "lease.revoked"; server: string; lease_id: string; secret: string; reason: string }
   | { type: "server.disabled"; server: string }
+  /**
+   * Not streamed: the server's credentials were replaced and its earlier tokens revoked, so the
+   * event streams opened with them re-check their token and end.
+   */
+  | { type: "server.credentials_rotated"; server: string }
   /** Broker-internal (never streamed to servers): another broker rotated the token signing key. */
   | { type: "signing_keys.changed"; kid: string };
 

@@ -8,6 +8,7 @@ import type { TokenService } from "../auth/tokens.js";
 import type { RotationProgress } from "../keys/master-key-rotation.js";
 import type { Lease, RequestMeta } from "../domain.js";
 import type { EventBus } from "../events/bus.js";
+import type { StreamSlots } from "../events/stream-slots.js";
 import type { LeaseService } from "../leases/service.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -60,6 +61,8 @@ export interface AppDeps {
   readiness: ReadinessProbe[];
   operators: OperatorService;
   events: EventBus;
+  /** Open GET /v1/events streams per server, capped (`events.max_streams_per_server`). */
+  eventStreams: StreamSlots;
   policy: PolicySource;
   /** A new master key, every data key re-wrapped, audited (src/keys/master-key-rotation.ts). */
   rotateMasterKey: (actor: Actor, meta: RequestMeta) => Promise<RotationProgress>;

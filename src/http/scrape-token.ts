@@ -32,7 +32,7 @@ export class ScrapeToken {
     return new ScrapeToken(sha256(token));
   }
 
-  /** Whether an `Authorization` header carries this token as `Bearer <token>`. */
+  /** Whether an `Authorization` header carries this token as `Bearer <token>` (scheme in any case). */
   matches(authorization: string | undefined): boolean {
     let presented: string;
     try {

@@ -23,6 +23,8 @@ export interface ServerServiceDeps {
   clock: () => number;
   onRevoked?: (leases: Lease[]) => void | Promise<void>;
   onServerDisabled?: (serverId: string) => void;
+  /** Called once the server's earlier tokens are refused, so open event streams end with them. */
+  onCredentialsRotated?: (serverId: string) => void;
 }
 
 export interface RegisterInput {
@@ -108,6 +110,7 @@ export class ServerService {
     }
     // Tokens obtained with the old credential stop working too: it may be the one that leaked.
     await store.setTokensNotBefore(id, now);
+    this.deps.onCredentialsRotated?.(id);
     await audit.record(auditEntry(actor, meta, { action: "admin.server.rotate_credentials", resource: id, outcome: "allowed", reason: input.publicJwk ? "public key replaced" : "client secret replaced" }, now));
     return { clientSecret };
   }

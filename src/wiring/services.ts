@@ -2,7 +2,7 @@
  * Service wiring: builds the use cases the HTTP layer calls (token endpoint, secret reads and
  * administration, leases, servers, operators, audit queries, master-key rotation) from the parts
  * the composition root has started, and hands them over as one {@link AppDeps}. Changes made here
- * (a new secret version, a revocation, a disabled server) are published on the event bus.
+ * (a new secret version, a revocation, a disabled server, rotated server credentials) are published on the event bus.
  */
 import { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
@@ -19,6 +19,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { OperatorService } from "../operators/service.js";
 import { SecretAdmin } from "../secrets/admin.js";
+import { StreamSlots } from "../events/stream-slots.js";
 import { deleteSecret } from "../secrets/delete.js";
 import { SecretReader } from "../secrets/read.js";
 import { storeServerDirectory } from "../servers/directory.js";
@@ -30,7 +31,7 @@ import type { PolicyWiring } from "./policy.js";
 import type { ScrapeToken } from "../http/scrape-token.js";
 
 export interface ServiceWiringDeps {
-  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics">;
+  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics" | "events">;
   logger: Logger;
   metrics: Metrics;
   store: Store;
@@ -96,7 +97,14 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     }),
     secretAdmin,
     leases,
-    servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }) }),
+    servers: new ServerService({
+      store,
+      audit,
+      clock,
+      onRevoked,
+      onServerDisabled: (server) => events.publish({ type: "server.disabled", server }),
+      onCredentialsRotated: (server) => events.publish({ type: "server.credentials_rotated", server }),
+    }),
     serverDirectory: storeServerDirectory(store),
     readiness: [
       { name: "storage", check: () => store.ping() },
@@ -106,6 +114,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     ],
     operators: new OperatorService({ store, audit, policy, clock }),
     events,
+    eventStreams: new StreamSlots(config.events.max_streams_per_server),
     policy: deps.policy.source,
     rotateMasterKey: (actor, meta) => rotateMasterKey({ store, envelope, sealedMeta, audit, clock }, actor, meta),
     tokenRef,

@@ -10,15 +10,28 @@ export async function waitFor<T>(probe: () => T | undefined | Promise<T | undefi
   }
 }
 
+export interface FollowedStream {
+  /** Every `{event, data}` received so far, in order. */
+  events: Array<{ event: string; data: Record<string, unknown> }>;
+  /** The answer's status once it came (0 before, and when the request failed). */
+  status(): number;
+  /** Whether the broker ended the stream (not counting `stop()`). */
+  ended(): boolean;
+  stop(): void;
+}
+
 /** Reads an SSE stream into a list of {event, data} as they arrive. */
-export function follow(url: string, token: string) {
-  const events: Array<{ event: string; data: Record<string, unknown> }> = [];
+export function follow(url: string, token: string): FollowedStream {
+  const events: FollowedStream["events"] = [];
   const controller = new AbortController();
+  let status = 0;
+  let ended = false;
   void (async () => {
-    const response = await fetch(`${url}/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
-    const decoder = new TextDecoder();
-    let buffer = "";
     try {
+      const response = await fetch(`${url}/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+      status = response.status;
+      const decoder = new TextDecoder();
+      let buffer = "";
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
         buffer += decoder.decode(chunk, { stream: true });
         let end;
@@ -30,9 +43,10 @@ export function follow(url: string, token: string) {
           if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
         }
       }
+      ended = true;
     } catch {
       /* aborted */
     }
   })();
-  return { events, stop: () => controller.abort() };
+  return { events, status: () => status, ended: () => ended, stop: () => controller.abort() };
 }

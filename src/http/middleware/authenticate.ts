@@ -1,7 +1,8 @@
 /**
  * Bearer authentication. Servers present a broker token (JWT); humans present an operator token
  * (`cbo_...`). Every rejection is a 401/403 JSON error and an audit record; a server that was
- * disabled loses access on its next request, whatever its token's expiry. The errors thrown here
+ * disabled loses access on its next request, whatever its token's expiry (servers/directory.ts
+ * `tokenStanding` decides, for requests and open event streams alike). The errors thrown here
  * are marked `audited`: each refusal is recorded here, with its reason, and only here.
  */
 import type { MiddlewareHandler } from "hono";
@@ -13,7 +14,7 @@ import { BrokerError, toBrokerError } from "../../errors.js";
 import type { OperatorService } from "../../operators/service.js";
 import { roleHasPermission } from "../../policy/evaluate.js";
 import type { OperatorPermission, PolicySet } from "../../policy/types.js";
-import type { ServerDirectory } from "../../servers/directory.js";
+import { tokenStanding, type ServerDirectory } from "../../servers/directory.js";
 import { bearerToken, uncheckedBearer } from "../bearer.js";
 import type { AppEnv } from "../context.js";
 import { requestMeta } from "../request.js";
@@ -48,19 +49,9 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     // The tokens a server presents over and over are found first; anything else takes every check.
     const cached = deps.tokens.verifiedBefore(uncheckedBearer(header) ?? "");
     const claims = cached ?? (await verifyServerToken(c, header));
-    const server = await deps.servers.find(claims.serverId);
-    if (!server || server.disabledAt !== null) {
-      throw await deny(
-        c,
-        claims.serverId,
-        "server",
-        server ? "server_disabled" : "unknown_server",
-        new BrokerError("invalid_token", server ? "this server is disabled" : "token subject is not a registered server"),
-      );
-    }
-    if (server.tokensNotBefore !== null && claims.issuedAt < server.tokensNotBefore) {
-      throw await deny(c, claims.serverId, "server", "token_revoked", new BrokerError("invalid_token", "token was revoked (the server was disabled or its credentials rotated); get a new one"));
-    }
+    const standing = await tokenStanding(deps.servers, claims, deps.clock);
+    if (!standing.valid) throw await deny(c, claims.serverId, "server", standing.reason, new BrokerError("invalid_token", standing.message));
+    const { server } = standing;
     c.set("principal", { kind: "server", serverId: server.id, tokenId: claims.tokenId, expiresAt: claims.expiresAt });
     c.set("tokenRef", deps.tokenRef(claims.tokenId));
     await next();
