@@ -17,7 +17,7 @@ import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry } from "../audit/entry.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../store/store.js";
-import type { ClientAuthMethod, ClientAuthMethodName, TokenRequest } from "./client-method.js";
+import type { ClientAuthContext, ClientAuthMethod, ClientAuthMethodName, TokenRequest } from "./client-method.js";
 import { clientAuthMethods } from "./client-methods.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { TokenService } from "./tokens.js";
@@ -36,7 +36,8 @@ const refused = (code: "unauthorized" | "rate_limited", message: string, retryAf
   new BrokerError(code, message, { audited: true, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) });
 
 export interface ClientCredentialsDeps {
-  store: Pick<Store, "getServer" | "activeCredentials" | "rememberAssertion">;
+  store: Pick<Store, "getServer" | "activeCredentials" | "rememberAssertion" | "replaceCredentialSecretHash">;
+  secretHasher: ClientAuthContext["secretHasher"];
   tokens: Pick<TokenService, "issue" | "ttlSeconds">;
   limiter: RateLimiter;
   audit: Pick<AuditWriter, "record">;
@@ -86,6 +87,8 @@ export class ClientCredentials {
       now: clock(),
       audiences: this.deps.audiences(),
       rememberAssertion: (id, expiresAt) => this.deps.store.rememberAssertion(id, expiresAt, clock()),
+      secretHasher: this.deps.secretHasher,
+      replaceSecretHash: (credentialId, expectedOldHash, newHash) => this.deps.store.replaceCredentialSecretHash(credentialId, expectedOldHash, newHash),
     });
     if (!outcome.authenticated && outcome.rejection) {
       limiter.recordFailure(failureKey);

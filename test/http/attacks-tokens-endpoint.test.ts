@@ -6,11 +6,11 @@
  * `denied` audit record; the broker keeps serving.
  */
 import { SignJWT, type CryptoKey, type JWK } from "jose";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { testSecret } from "../helpers/broker.js";
 import { expectBrokerError, expectDeniedAudit, expectHealthy, expectOAuthError, startAttackTarget, type AttackTarget } from "../helpers/attack-kit.js";
-import { tokenRequest, form, attackerKey, CLIENT_ASSERTION_TYPE, TOKEN_TTL_SECONDS, type TokenBody } from "../helpers/token-attacks.js";
+import { tokenRequest, form, attackerKey, legacyScryptHash, CLIENT_ASSERTION_TYPE, TOKEN_TTL_SECONDS, type TokenBody } from "../helpers/token-attacks.js";
 
 describe("POST /v1/auth/token answers errors in the RFC 6749 shape", () => {
   let target: AttackTarget;
@@ -290,5 +290,46 @@ describe("the token endpoint is rate-limited per source address", () => {
       expect((await request("server-a", "10.0.0.9")).status).toBe(200);
       expect((await request("server-b", "10.0.0.4")).status).toBe(200);
     });
+  });
+});
+
+// =============================================================================================
+
+describe("client secrets at rest: HMAC-SHA-256 under a broker key; legacy scrypt entries migrate on use", () => {
+  let target: AttackTarget;
+  beforeAll(async () => {
+    target = await startAttackTarget();
+  });
+  afterAll(async () => {
+    await target?.tb.close();
+  });
+
+  const store = () => target.tb.broker.store;
+  const secretHashOf = async (serverId: string) => {
+    const [credential] = (await store().activeCredentials(serverId)).filter((c) => c.kind === "client_secret");
+    return credential!;
+  };
+  const issue = (clientId: string, secret: string) => tokenRequest(target, { json: { grant_type: "client_credentials", client_id: clientId, client_secret: secret } });
+
+  it("a registered server's secret is stored as hmac-sha256$<32 bytes>, not the secret and not a bare SHA-256 of it", async () => {
+    const { secretHash } = await secretHashOf("server-a");
+    const secret = target.clientSecrets["server-a"];
+    expect(secretHash).toMatch(/^hmac-sha256\$[A-Za-z0-9_-]{43}$/);
+    expect(secretHash).not.toContain(secret);
+    expect(secretHash).not.toContain(createHash("sha256").update(secret).digest("base64url"));
+  });
+
+  it("a legacy scrypt entry still authenticates, is re-hashed as HMAC on that use, and keeps working; a wrong secret does not touch it", async () => {
+    const secret = target.clientSecrets["server-b"];
+    const credential = await secretHashOf("server-b");
+    const legacy = legacyScryptHash(secret);
+    expect(await store().replaceCredentialSecretHash(credential.id, credential.secretHash!, legacy)).toBe(true);
+    expect((await issue("server-b", testSecret("wrong"))).status).toBe(401);
+    expect((await secretHashOf("server-b")).secretHash, "a failure re-hashes nothing").toBe(legacy);
+    const first = await issue("server-b", secret);
+    expect(first.status, first.text).toBe(200);
+    const migrated = (await secretHashOf("server-b")).secretHash;
+    expect(migrated).toBe(credential.secretHash);
+    expect((await issue("server-b", secret)).status).toBe(200);
   });
 });
