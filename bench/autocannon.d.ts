@@ -17,6 +17,8 @@ declare module "autocannon" {
       method?: "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
       headers?: Record<string, string>;
       body?: string;
+      /** Per-request shaping: `setupRequest` gets the request autocannon is about to send and returns the one to send. */
+      requests?: Array<{ setupRequest?: (request: { method?: string; path?: string; headers?: Record<string, string>; body?: string }) => { method?: string; path?: string; headers?: Record<string, string>; body?: string } }>;
       title?: string;
       /** Called with every response body; a falsy return counts a mismatch. */
       verifyBody?: (body: string) => boolean;

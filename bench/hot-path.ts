@@ -14,6 +14,7 @@
  *   npm run bench -- --paired 3                    # (bare, calibration, read) x 3, bare: median ratios
  *   npm run bench -- --compare HEAD [--paired 4]   # reads from HEAD's checkout vs this tree, A B B A ...
  */
+import { createPrivateKey, randomUUID, sign } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -29,13 +30,13 @@ import { REPO_ROOT, TargetProcess } from "./target-process.js";
 const TARGETS: Targets = { ratioToBare: 0.3, p99Ms: 10 };
 const BATCH_SIZE = 5;
 
-type ScenarioId = "bare" | "minimal" | "secret-get" | "secret-batch" | "secret-get-info-log" | "token" | "bare-end";
+type ScenarioId = "bare" | "minimal" | "secret-get" | "secret-batch" | "secret-get-info-log" | "token" | "token-jwt" | "bare-end";
 
 interface Scenario {
   id: ScenarioId;
   label: string;
   target: TargetSpec;
-  /** Fewer for the scrypt-bound token endpoint. */
+  /** Fewer for the token endpoint, whose issuance signs a JWT. */
   connections: number;
   /** The audit key (`action:outcome`) every 2xx response must have committed, and how many per response. */
   audit?: { key: string; perResponse: number };
@@ -71,6 +72,9 @@ interface ScenarioResult {
   profileFile?: string;
   loadAverageBefore: number[];
 }
+
+const isTokenAnswer = (body: string) => body.includes('"access_token":"') && body.includes('"token_type":"Bearer"');
+const encodeSegment = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 function brokerOf(ready: TargetReady): NonNullable<TargetReady["broker"]> {
   if (!ready.broker) throw new Error("this scenario needs a broker target");
@@ -157,9 +161,9 @@ const SCENARIOS: Scenario[] = [
   },
   {
     id: "token",
-    label: "POST /v1/auth/token (scrypt)",
+    label: "POST /v1/auth/token (client_secret, HMAC)",
     target: { kind: "broker", logLevel: "silent", secretCount: BATCH_SIZE },
-    // scrypt runs on libuv's pool (4 threads by default): 4 connections keep it busy without queueing.
+    // The same connections for both token scenarios, so their rates compare.
     connections: 4,
     audit: { key: "auth.token:allowed", perResponse: 1 },
     request: (ready) => {
@@ -169,7 +173,34 @@ const SCENARIOS: Scenario[] = [
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams({ grant_type: "client_credentials", client_id: broker.clientId, client_secret: broker.clientSecret }).toString(),
-        verify: (body) => body.includes('"access_token":"') && body.includes('"token_type":"Bearer"'),
+        verify: isTokenAnswer,
+      };
+    },
+  },
+  {
+    id: "token-jwt",
+    label: "POST /v1/auth/token (private_key_jwt, EdDSA)",
+    target: { kind: "broker", logLevel: "silent", secretCount: BATCH_SIZE },
+    connections: 4,
+    audit: { key: "auth.token:allowed", perResponse: 1 },
+    request: (ready) => {
+      const broker = brokerOf(ready);
+      if (broker.assertionKeyPem === undefined) throw new Error("token-jwt needs a broker target with a registered key");
+      const key = createPrivateKey(broker.assertionKeyPem);
+      const header = encodeSegment({ alg: "EdDSA", typ: "JWT" });
+      // A fresh assertion per request: each jti is accepted once. Signing here costs the driver, not the broker.
+      const assertion = () => {
+        const now = Math.floor(Date.now() / 1000);
+        const signingInput = `${header}.${encodeSegment({ iss: broker.clientId, sub: broker.clientId, aud: `${ready.url}/v1/auth/token`, iat: now, exp: now + 120, jti: randomUUID() })}`;
+        return `${signingInput}.${sign(null, Buffer.from(signingInput), key).toString("base64url")}`;
+      };
+      return {
+        url: `${ready.url}/v1/auth/token`,
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: () =>
+          new URLSearchParams({ grant_type: "client_credentials", client_id: broker.clientId, client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", client_assertion: assertion() }).toString(),
+        verify: isTokenAnswer,
       };
     },
   },
@@ -232,7 +263,7 @@ async function runScenario(
   { scenario, side }: PlannedRun,
   options: { durationSeconds: number; warmupSeconds: number; connections?: number; profileDir?: string; stamp: string },
 ): Promise<ScenarioResult> {
-  const connections = scenario.id === "token" ? scenario.connections : (options.connections ?? scenario.connections);
+  const connections = scenario.id === "token" || scenario.id === "token-jwt" ? scenario.connections : (options.connections ?? scenario.connections);
   const loadAverageBefore = loadavg().map((value) => Math.round(value * 100) / 100);
   const target = await TargetProcess.start(scenario.target, [], side?.root);
   try {

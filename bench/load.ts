@@ -9,7 +9,8 @@ export interface LoadSpec {
   url: string;
   method: "GET" | "POST";
   headers?: Record<string, string>;
-  body?: string;
+  /** A fixed body, or one made for each request (e.g. a client assertion, whose jti is accepted once). */
+  body?: string | (() => string);
   connections: number;
   durationSeconds: number;
   /** True when a 2xx body is the expected answer; anything else counts as a mismatch. */
@@ -102,7 +103,8 @@ export function runLoad(spec: LoadSpec): Promise<LoadFigures> {
         url: spec.url,
         method: spec.method,
         ...(spec.headers && { headers: spec.headers }),
-        ...(spec.body !== undefined && { body: spec.body }),
+        ...(typeof spec.body === "string" && { body: spec.body }),
+        ...(typeof spec.body === "function" && { requests: [{ setupRequest: ((makeBody) => (request: { body?: string }) => ({ ...request, body: makeBody() }))(spec.body) }] }),
         connections: spec.connections,
         duration: spec.durationSeconds,
         pipelining: 1,

@@ -43,6 +43,8 @@ export interface TargetReady {
     token: string;
     clientId: string;
     clientSecret: string;
+    /** PKCS#8 PEM of the Ed25519 key registered for the bench server (private_key_jwt); the full broker only. */
+    assertionKeyPem?: string;
     /** Secret name → value, so the driver can check that every response carries the right value. */
     secrets: Record<string, string>;
     database: string;

@@ -6,7 +6,7 @@
  * `audit-counts` and `profile-start`/`profile-stop`, and on `stop` closes and exits normally.
  */
 import { Hono } from "hono";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
@@ -135,6 +135,10 @@ async function startBenchBrokerIn(dir: string, spec: BrokerSpec): Promise<Runnin
   const commitTime = timeAuditCommits(broker);
 
   const { client_secret: clientSecret } = await call<{ client_secret: string }>(broker.url, "/v1/admin/servers", { token: adminToken, body: { id: BENCH_SERVER_ID } });
+  // A key beside the secret, so the token scenarios can compare client_secret with private_key_jwt.
+  const assertionKey = generateKeyPairSync("ed25519");
+  await call(broker.url, `/v1/admin/servers/${BENCH_SERVER_ID}/rotate-credentials`, { token: adminToken, body: { public_jwk: assertionKey.publicKey.export({ format: "jwk" }) } });
+  const assertionKeyPem = assertionKey.privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   const secrets: Record<string, string> = {};
   for (const name of secretNames) {
     const value = `ghp_${randomBytes(27).toString("base64url")}`;
@@ -146,7 +150,7 @@ async function startBenchBrokerIn(dir: string, spec: BrokerSpec): Promise<Runnin
   });
 
   return {
-    ready: { type: "ready", url: broker.url, pid: process.pid, broker: { token, clientId: BENCH_SERVER_ID, clientSecret, secrets, database: databaseFile } },
+    ready: { type: "ready", url: broker.url, pid: process.pid, broker: { token, clientId: BENCH_SERVER_ID, clientSecret, assertionKeyPem, secrets, database: databaseFile } },
     async stats() {
       const metric = await broker.deps.metrics.auditBatchSize.get();
       const value = (suffix: string) => metric.values.find((entry) => entry.metricName === `credbroker_audit_batch_size${suffix}`)?.value ?? 0;

@@ -36,7 +36,7 @@ export interface ServerCredential {
   id: string;
   serverId: ServerId;
   kind: CredentialKind;
-  /** scrypt hash string for client secrets. */
+  /** Stored form of a client secret: `hmac-sha256$...`, or a legacy `scrypt$...` re-hashed on next use. */
   secretHash: string | null;
   /** JSON text of a public JWK for private_key_jwt. */
   publicJwk: string | null;

@@ -76,7 +76,8 @@ async function startOpened(
     onCommitFailure: (error, batchSize) => logger.error({ err: String(error), batch: batchSize }, "audit commit failed; requests refused"),
   });
   const policy = await loadPolicies({ config, store, audit, metrics, logger, clock });
-  const auth = await createAuth({ config, store, envelope, auditKey, clock });
+  const clientSecretKey = await sealedMeta.getOrCreate("client_secret_hmac_key", 32);
+  const auth = await createAuth({ config, store, envelope, auditKey, clientSecretKey, clock });
   const mounts = await createMountTable(config.mounts, { local: new LocalBackend(store, envelope, clock), logger, metrics, clock });
   opened.push(() => mounts.close());
   const events = await createEvents({ config, store, mounts, logger, clock });

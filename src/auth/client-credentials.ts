@@ -2,7 +2,8 @@
  * The OAuth 2.0 client-credentials exchange behind POST /v1/auth/token: a server proves who it is
  * with a client secret or an RFC 7523 client assertion and receives a short-lived broker token.
  * How the server proves it is one method of the registry (client-methods.ts); throttling per
- * client id and per source address, lockout after repeated failures and the audit are shared.
+ * source address, lockout after repeated failures (per method, client id and source address) and
+ * the audit are shared.
  *
  * Refusals are coded errors: `invalid_request` (a malformed request, not audited here),
  * `unauthorized` (client authentication failed) and `rate_limited` (with `retryAfterSeconds`),
@@ -16,7 +17,7 @@ import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry } from "../audit/entry.js";
 import type { Metrics } from "../metrics.js";
 import type { Store } from "../store/store.js";
-import type { ClientAuthMethod, ClientAuthMethodName, TokenRequest } from "./client-method.js";
+import type { ClientAuthContext, ClientAuthMethod, ClientAuthMethodName, TokenRequest } from "./client-method.js";
 import { clientAuthMethods } from "./client-methods.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { TokenService } from "./tokens.js";
@@ -35,7 +36,8 @@ const refused = (code: "unauthorized" | "rate_limited", message: string, retryAf
   new BrokerError(code, message, { audited: true, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) });
 
 export interface ClientCredentialsDeps {
-  store: Pick<Store, "getServer" | "activeCredentials" | "rememberAssertion">;
+  store: Pick<Store, "getServer" | "activeCredentials" | "rememberAssertion" | "replaceCredentialSecretHash">;
+  secretHasher: ClientAuthContext["secretHasher"];
   tokens: Pick<TokenService, "issue" | "ttlSeconds">;
   limiter: RateLimiter;
   audit: Pick<AuditWriter, "record">;
@@ -60,16 +62,22 @@ export class ClientCredentials {
     const problem = method.requestProblem(request);
     if (problem !== undefined) throw invalidRequest(problem);
 
-    const waitAddress = meta.sourceIp ? limiter.take(`ip:${meta.sourceIp}`) : 0;
-    const waitClient = limiter.take(`client:${clientId}`);
-    if (waitAddress > 0 || waitClient > 0) {
+    // Throttling is per source address only: a bucket per client id would let anyone who knows an
+    // id (ids are predictable) drain it from other addresses and keep the real server out.
+    const source = meta.sourceIp ?? "unknown";
+    const wait = limiter.take(`ip:${source}`);
+    if (wait > 0) {
       await this.fail(clientId, meta, "rate_limited");
-      throw refused("rate_limited", "too many token requests; slow down", Math.max(waitAddress, waitClient));
+      throw refused("rate_limited", "too many token requests; slow down", wait);
     }
-    const locked = limiter.lockedFor(`client:${clientId}`);
+    // Failures count per method, client id and source address: guesses from one source lock out
+    // that source only, and guesses at a secret (which a key-only server does not even have)
+    // never lock the key path, nor the other way round.
+    const failureKey = `${method.name}:${clientId}@${source}`;
+    const locked = limiter.lockedFor(failureKey);
     if (locked > 0) {
       await this.fail(clientId, meta, "locked_out");
-      throw refused("rate_limited", `too many failed attempts for this client; try again in ${locked} seconds`, locked);
+      throw refused("rate_limited", `too many failed attempts for this client from this address; try again in ${locked} seconds`, locked);
     }
 
     const server = isValidServerId(clientId) ? await this.deps.store.getServer(clientId) : undefined;
@@ -79,14 +87,16 @@ export class ClientCredentials {
       now: clock(),
       audiences: this.deps.audiences(),
       rememberAssertion: (id, expiresAt) => this.deps.store.rememberAssertion(id, expiresAt, clock()),
+      secretHasher: this.deps.secretHasher,
+      replaceSecretHash: (credentialId, expectedOldHash, newHash) => this.deps.store.replaceCredentialSecretHash(credentialId, expectedOldHash, newHash),
     });
     if (!outcome.authenticated && outcome.rejection) {
-      limiter.recordFailure(`client:${clientId}`);
+      limiter.recordFailure(failureKey);
       await this.fail(clientId, meta, outcome.rejection.reason);
       throw refused("unauthorized", outcome.rejection.message);
     }
     if (!outcome.authenticated || !server) {
-      limiter.recordFailure(`client:${clientId}`);
+      limiter.recordFailure(failureKey);
       await this.fail(clientId, meta, server ? `bad_credentials (${method.name})` : "unknown_client");
       throw refused("unauthorized", "client authentication failed");
     }
@@ -94,7 +104,7 @@ export class ClientCredentials {
       await this.fail(clientId, meta, "server_disabled");
       throw refused("unauthorized", "this server is disabled");
     }
-    limiter.recordSuccess(`client:${clientId}`);
+    limiter.recordSuccess(failureKey);
     const { token, claims } = await this.deps.tokens.issue(server.id);
     await this.deps.audit.record(
       auditEntry({ id: server.id, kind: "server", tokenRef: this.deps.tokenRef(claims.tokenId) }, meta, { action: "auth.token", resource: server.id, outcome: "allowed", reason: method.name }, clock()),

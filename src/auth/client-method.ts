@@ -27,6 +27,10 @@ export interface ClientAuthContext {
   audiences: string[];
   /** Records a one-time assertion id until `expiresAt` (ms); false when it was recorded before. */
   rememberAssertion: (assertionId: string, expiresAt: number) => Promise<boolean>;
+  /** HMAC-SHA-256 of client secrets under the broker's key (ClientSecretHasher in client-secret.ts). */
+  secretHasher: { hash(secret: string): string; digest(secret: string): Buffer };
+  /** Stores `newHash` for the credential if its hash is still `expectedOldHash`; false otherwise. */
+  replaceSecretHash: (credentialId: string, expectedOldHash: string, newHash: string) => Promise<boolean>;
 }
 
 export type ClientAuthOutcome =

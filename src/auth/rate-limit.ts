@@ -1,7 +1,8 @@
 /**
  * Token-endpoint throttling, in memory per broker process:
- * - a token bucket per key (client id, source address) bounds request rate;
- * - a failure counter per client id locks the id out for a while after repeated bad credentials.
+ * - a token bucket per key (the token endpoint uses the source address) bounds request rate;
+ * - a failure counter per key (method, client id and source address) locks that key out for a
+ *   while after repeated bad credentials.
  */
 export interface RateLimitOptions {
   /** Sustained requests per second per key. */

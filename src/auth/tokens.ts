@@ -46,6 +46,11 @@ export class TokenService {
     this.cacheSize = options.cacheSize ?? 50_000;
   }
 
+  /** The broker's name in its tokens: `public_url`, or the URL it listens on. */
+  get issuer(): string {
+    return this.options.issuer;
+  }
+
   get ttlSeconds(): number {
     return this.options.ttlSeconds;
   }

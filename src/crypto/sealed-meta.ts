@@ -12,7 +12,11 @@ interface StoredSealed {
   ciphertext: string;
 }
 
-const NAMES = ["audit_hmac_key"] as const;
+const NAMES = [
+  "audit_hmac_key",
+  // The HMAC key of client secrets (src/auth/client-secret.ts).
+  "client_secret_hmac_key",
+] as const;
 export type SealedMetaName = (typeof NAMES)[number];
 
 export class SealedMeta {

@@ -1,6 +1,6 @@
 /**
- * Server registration and credentials. A client secret is shown once and stored as a scrypt
- * hash; a server may instead (or also) register a public JWK for private_key_jwt. Disabling a
+ * Server registration and credentials. A client secret is shown once and stored as an HMAC
+ * under a broker key (auth/client-secret.ts); a server may instead (or also) register a public JWK for private_key_jwt. Disabling a
  * server revokes its leases at once; its tokens stop working on the next request.
  */
 import type { JWK } from "jose";
@@ -10,7 +10,7 @@ import { isValidServerId } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
-import { generateClientSecret, hashClientSecret } from "../auth/client-secret.js";
+import { generateClientSecret, type ClientSecretHasher } from "../auth/client-secret.js";
 import { validatePublicJwk } from "../auth/public-jwk.js";
 import type { Store } from "../store/store.js";
 
@@ -20,6 +20,7 @@ export interface ServerServiceDeps {
     "createServer" | "getServer" | "listServers" | "setServerDisabled" | "setTokensNotBefore" | "addCredential" | "revokeCredentials" | "revokeLeases" | "activeCredentials"
   >;
   audit: Pick<AuditWriter, "record">;
+  secretHasher: Pick<ClientSecretHasher, "hash">;
   clock: () => number;
   onRevoked?: (leases: Lease[]) => void | Promise<void>;
   onServerDisabled?: (serverId: string) => void;
@@ -50,7 +51,7 @@ export class ServerService {
     await store.createServer(server);
     const clientSecret = input.noSecret ? null : generateClientSecret();
     if (clientSecret) {
-      await store.addCredential({ id: randomUUID(), serverId: server.id, kind: "client_secret", secretHash: await hashClientSecret(clientSecret), publicJwk: null, createdAt: now, revokedAt: null });
+      await store.addCredential({ id: randomUUID(), serverId: server.id, kind: "client_secret", secretHash: this.deps.secretHasher.hash(clientSecret), publicJwk: null, createdAt: now, revokedAt: null });
     }
     if (publicJwk) {
       await store.addCredential({ id: randomUUID(), serverId: server.id, kind: "public_key", secretHash: null, publicJwk: JSON.stringify(publicJwk), createdAt: now, revokedAt: null });
@@ -104,7 +105,7 @@ export class ServerService {
       await store.addCredential({ id: randomUUID(), serverId: id, kind: "public_key", secretHash: null, publicJwk: JSON.stringify(publicJwk), createdAt: now, revokedAt: null });
     } else {
       clientSecret = generateClientSecret();
-      const hash = await hashClientSecret(clientSecret);
+      const hash = this.deps.secretHasher.hash(clientSecret);
       await store.revokeCredentials(id, now, "client_secret");
       await store.addCredential({ id: randomUUID(), serverId: id, kind: "client_secret", secretHash: hash, publicJwk: null, createdAt: now, revokedAt: null });
     }

@@ -100,6 +100,9 @@ export abstract class RepositoryStore implements Store {
   revokeCredentials(serverId: string, now: number, kind?: ServerCredential["kind"]) {
     return this.guard("revokeCredentials", () => this.repositories.servers.revokeCredentials(serverId, now, kind));
   }
+  replaceCredentialSecretHash(credentialId: string, expectedOldHash: string, newHash: string) {
+    return this.guard("replaceCredentialSecretHash", () => this.repositories.servers.replaceSecretHash(credentialId, expectedOldHash, newHash));
+  }
 
   // operators
   createOperator(operator: OperatorRecord & { tokenHash: string }) {

@@ -112,6 +112,12 @@ export interface Store {
   activeCredentials(serverId: string): Promise<ServerCredential[]>;
   /** Revokes every active credential of the server of the given kind (all kinds when omitted). */
   revokeCredentials(serverId: string, now: number, kind?: ServerCredential["kind"]): Promise<number>;
+  /**
+   * Compare-and-set of an active credential's secret hash (a legacy hash re-hashed on use): true
+   * when it was `expectedOldHash` and is now `newHash`; false when it differs, the credential is
+   * revoked or does not exist.
+   */
+  replaceCredentialSecretHash(credentialId: string, expectedOldHash: string, newHash: string): Promise<boolean>;
 
   // operators
   /** One statement: conflict when the name is held by an active operator; a revoked name is taken over. */

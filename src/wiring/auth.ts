@@ -1,9 +1,10 @@
 /**
- * Token wiring: the signing keys, the issuer the broker names in its tokens (known only once it
+ * Token wiring: the signing keys, the client-secret hasher, the issuer the broker names in its tokens (known only once it
  * listens, unless `public_url` is set), the token service, the token endpoint's rate limiter, and
  * the audit reference of a token, memoised because every request made with a token audits it.
  */
 import { tokenReference } from "../audit/record.js";
+import { ClientSecretHasher } from "../auth/client-secret.js";
 import { RateLimiter } from "../auth/rate-limit.js";
 import { SigningKeys } from "../auth/signing-keys.js";
 import { TokenService } from "../auth/tokens.js";
@@ -26,6 +27,8 @@ export interface AuthWiringDeps {
   envelope: Envelope;
   /** The audit HMAC key (sealed meta `audit_hmac_key`). */
   auditKey: Buffer;
+  /** The client-secret HMAC key (sealed meta `client_secret_hmac_key`). */
+  clientSecretKey: Buffer;
   clock: () => number;
 }
 
@@ -35,6 +38,8 @@ export interface AuthWiring {
   identity: IssuerIdentity;
   tokens: TokenService;
   limiter: RateLimiter;
+  /** Hashes client secrets for storage and for verification. */
+  secretHasher: ClientSecretHasher;
   /** The HMAC reference of a token that audit records carry instead of the token. */
   tokenRef: (value: string) => string;
 }
@@ -65,5 +70,5 @@ export async function createAuth(deps: AuthWiringDeps): Promise<AuthWiring> {
     lockoutSeconds: config.rate_limit.lockout,
     clock,
   });
-  return { signingKeys, identity, tokens, limiter, tokenRef };
+  return { signingKeys, identity, tokens, limiter, secretHasher: new ClientSecretHasher(deps.clientSecretKey), tokenRef };
 }

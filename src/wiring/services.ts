@@ -50,7 +50,7 @@ export interface ServiceWiringDeps {
 /** Builds every service the HTTP app needs; starts nothing and does no I/O. */
 export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
   const { config, logger, metrics, store, envelope, sealedMeta, audit, mounts, clock } = deps;
-  const { signingKeys, identity, tokens, limiter, tokenRef } = deps.auth;
+  const { signingKeys, identity, tokens, limiter, secretHasher, tokenRef } = deps.auth;
   const { events, external, onRevoked } = deps.events;
   const policy = deps.policy.holder;
   const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
@@ -74,6 +74,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
       store,
       tokens,
       limiter,
+      secretHasher,
       audit,
       metrics,
       tokenRef,
@@ -100,6 +101,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     servers: new ServerService({
       store,
       audit,
+      secretHasher,
       clock,
       onRevoked,
       onServerDisabled: (server) => events.publish({ type: "server.disabled", server }),

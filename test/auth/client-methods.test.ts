@@ -3,14 +3,26 @@
  * what each answers for a client with no matching credential. The HTTP behaviour is pinned by
  * test/http/attacks-tokens.test.ts; this states the plug-in contract itself.
  */
+import { createHmac, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { CLIENT_ASSERTION_TYPE } from "../../src/auth/client-assertion.js";
 import type { ClientAuthContext, TokenRequest } from "../../src/auth/client-method.js";
 import { clientAuthMethods } from "../../src/auth/client-methods.js";
-import { hashClientSecret } from "../../src/auth/client-secret.js";
+import { ClientSecretHasher, clientSecretMethod, generateClientSecret } from "../../src/auth/client-secret.js";
 import type { ServerCredential } from "../../src/domain.js";
+import { legacyScryptHash } from "../helpers/token-attacks.js";
 
-const context: ClientAuthContext = { clientId: "github-mcp", now: Date.now(), audiences: ["http://broker"], rememberAssertion: () => Promise.resolve(true) };
+const KEY = randomBytes(32);
+const hasher = new ClientSecretHasher(KEY);
+const context: ClientAuthContext = {
+  clientId: "github-mcp",
+  now: Date.now(),
+  audiences: ["http://broker"],
+  rememberAssertion: () => Promise.resolve(true),
+  secretHasher: hasher,
+  replaceSecretHash: () => Promise.reject(new Error("nothing to re-hash")),
+};
+
 const methods = Object.values(clientAuthMethods);
 
 describe("client authentication methods", () => {
@@ -34,20 +46,50 @@ describe("client authentication methods", () => {
     expect(clientAuthMethods.private_key_jwt.requestProblem({ client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: "x" })).toBeUndefined();
   });
 
+  const secretCredential = (secretHash: string, id = "c1"): ServerCredential => ({ id, serverId: "github-mcp", kind: "client_secret", secretHash, publicJwk: null, createdAt: 0, revokedAt: null });
+
   it("client_secret proves the client only with a matching active secret, and never throws for a wrong one", async () => {
-    const credential: ServerCredential = {
-      id: "c1",
-      serverId: "github-mcp",
-      kind: "client_secret",
-      secretHash: await hashClientSecret("right", { N: 2 ** 10, r: 8, p: 1 }),
-      publicJwk: null,
-      createdAt: 0,
-      revokedAt: null,
-    };
+    const credential = secretCredential(hasher.hash("right"));
     const method = clientAuthMethods.client_secret;
     expect(await method.authenticate({ client_secret: "right" }, [credential], context)).toEqual({ authenticated: true });
     expect(await method.authenticate({ client_secret: "wrong" }, [credential], context)).toEqual({ authenticated: false });
     expect(await method.authenticate({ client_secret: "right" }, [], context)).toEqual({ authenticated: false });
+    expect(await method.authenticate({ client_secret: "right" }, [credential], { ...context, secretHasher: new ClientSecretHasher(randomBytes(32)) }), "under another key").toEqual({ authenticated: false });
+  });
+
+  it("stores a new secret as HMAC-SHA-256 under the broker key, prefixed with its scheme, never the secret itself", () => {
+    const secret = generateClientSecret();
+    const stored = hasher.hash(secret);
+    expect(stored).toBe(`hmac-sha256$${createHmac("sha256", KEY).update(secret).digest("base64url")}`);
+    expect(stored).not.toContain(secret.slice(4));
+    expect(() => new ClientSecretHasher(Buffer.alloc(16))).toThrow(TypeError);
+  });
+
+  it.each([
+    ["an unknown scheme", "md5$abc"],
+    ["a truncated HMAC", `hmac-sha256$${Buffer.alloc(31).toString("base64url")}`],
+    ["an empty HMAC", "hmac-sha256$"],
+    ["scrypt with a missing part", "scrypt$1024$8$1$c2FsdA"],
+    ["scrypt with a bad cost", "scrypt$x$8$1$c2FsdA$aGFzaA"],
+    ["scrypt with a short hash", `scrypt$1024$8$1$c2FsdA$${Buffer.alloc(8).toString("base64url")}`],
+  ])("a malformed stored hash (%s) matches nothing and does not throw", async (_what, stored) => {
+    expect(await clientSecretMethod.authenticate({ client_secret: "right" }, [secretCredential(stored)], context)).toEqual({ authenticated: false });
+  });
+
+  it("a legacy scrypt entry still verifies and is re-hashed as HMAC on its first successful use (compare-and-set); a wrong secret re-hashes nothing", async () => {
+    const legacy = legacyScryptHash("right");
+    const replaced: Array<[string, string, string]> = [];
+    const recording: ClientAuthContext = { ...context, replaceSecretHash: (id, old, next) => (replaced.push([id, old, next]), Promise.resolve(true)) };
+    expect(await clientSecretMethod.authenticate({ client_secret: "wrong" }, [secretCredential(legacy)], recording)).toEqual({ authenticated: false });
+    expect(replaced).toEqual([]);
+    expect(await clientSecretMethod.authenticate({ client_secret: "right" }, [secretCredential(hasher.hash("other"), "c0"), secretCredential(legacy)], recording)).toEqual({ authenticated: true });
+    expect(replaced).toEqual([["c1", legacy, hasher.hash("right")]]);
+    // Another broker re-hashed it first: the compare-and-set fails, the client is still authenticated.
+    const lost: ClientAuthContext = { ...context, replaceSecretHash: () => Promise.resolve(false) };
+    expect(await clientSecretMethod.authenticate({ client_secret: "right" }, [secretCredential(legacy)], lost)).toEqual({ authenticated: true });
+    replaced.length = 0;
+    expect(await clientSecretMethod.authenticate({ client_secret: "right" }, [secretCredential(hasher.hash("right"))], recording)).toEqual({ authenticated: true });
+    expect(replaced, "an HMAC entry is not rewritten").toEqual([]);
   });
 
   it("private_key_jwt does not prove a client with no registered key, and rejects a malformed assertion with its reason", async () => {

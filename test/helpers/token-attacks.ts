@@ -1,5 +1,6 @@
 /** Requests and keys the token-attack specs (test/http/attacks-tokens-*.test.ts) share. */
 import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from "jose";
+import { randomBytes, scryptSync } from "node:crypto";
 import { expect } from "vitest";
 import { rawRequest, type AttackResponse, type AttackTarget } from "./attack-kit.js";
 
@@ -51,4 +52,11 @@ export async function publishedKey(target: AttackTarget): Promise<JWK & { kid: s
 export async function attackerKey(): Promise<{ privateKey: CryptoKey; publicJwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair("EdDSA", { crv: "Ed25519", extractable: true });
   return { privateKey, publicJwk: await exportJWK(publicKey) };
+}
+
+/** The stored form brokers wrote before client secrets were HMACs (cheap cost: a test). */
+export function legacyScryptHash(secret: string, cost = { N: 2 ** 10, r: 8, p: 1 }): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(secret, salt, 32, cost);
+  return ["scrypt", cost.N, cost.r, cost.p, salt.toString("base64url"), hash.toString("base64url")].join("$");
 }

@@ -232,6 +232,20 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect((await brokerRejection(store.addCredential(credential("c2", "nobody", "client_secret")))).code).toBe("storage_unavailable");
         expect((await store.activeCredentials("github-mcp")).map((c) => c.kind)).toEqual(["client_secret"]);
       });
+
+      it("replaces a secret hash only while it is the expected one, on an active credential (compare-and-set)", async () => {
+        await store.createServer(server("github-mcp"));
+        await store.addCredential({ ...credential("c1", "github-mcp", "client_secret"), secretHash: "scrypt$old" });
+        await store.addCredential({ ...credential("c2", "github-mcp", "client_secret"), secretHash: "scrypt$other" });
+        expect(await store.replaceCredentialSecretHash("c1", "scrypt$stale", "hmac-sha256$new")).toBe(false);
+        expect(await store.replaceCredentialSecretHash("c1", "scrypt$old", "hmac-sha256$new")).toBe(true);
+        expect(await store.replaceCredentialSecretHash("c1", "scrypt$old", "hmac-sha256$again"), "a second writer loses").toBe(false);
+        expect(await store.replaceCredentialSecretHash("nobody", "scrypt$old", "hmac-sha256$new")).toBe(false);
+        const hashes = Object.fromEntries((await store.activeCredentials("github-mcp")).map((c) => [c.id, c.secretHash]));
+        expect(hashes).toEqual({ c1: "hmac-sha256$new", c2: "scrypt$other" });
+        await store.revokeCredentials("github-mcp", T0 + 1);
+        expect(await store.replaceCredentialSecretHash("c2", "scrypt$other", "hmac-sha256$new"), "revoked").toBe(false);
+      });
     });
 
     describe("operators", () => {

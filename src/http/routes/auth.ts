@@ -1,6 +1,7 @@
 /** POST /v1/auth/token (client credentials, form or JSON) and the published signing keys. */
 import { z } from "@hono/zod-openapi";
 import type { TokenRequest } from "../../auth/client-credentials.js";
+import { BrokerError } from "../../errors.js";
 import { oauthErrorHandler, oauthValidationError } from "../middleware/errors.js";
 import type { AppEnv } from "../context.js";
 import type { AppDeps } from "../deps.js";
@@ -61,6 +62,25 @@ async function parseTokenRequest(contentType: string, body: string): Promise<Tok
   return parsed.data;
 }
 
+/**
+ * True when the request carries no Origin (servers and curl send none) or the broker's own: the
+ * origin of its issuer (`public_url`, else the listen URL) or of the Host the request was sent to.
+ * A browser adds Origin to every cross-site form POST, so a page elsewhere cannot drive the token
+ * endpoint (e.g. to spend a source address's failure budget from its visitors' browsers).
+ */
+function sameOriginOrNone(origin: string | undefined, issuer: string, requestUrl: string): boolean {
+  if (origin === undefined) return true;
+  let sent: URL;
+  try {
+    sent = new URL(origin);
+  } catch {
+    return false; // "null" (sandboxed frames, file: pages) and anything unparsable
+  }
+  if (issuer !== "" && URL.canParse(issuer) && sent.origin === new URL(issuer).origin) return true;
+  // The scheme may differ behind a TLS-terminating proxy; the host a browser sent the request to may not.
+  return sent.host === new URL(requestUrl).host;
+}
+
 export function authRoutes(deps: AppDeps) {
   const app = brokerApp();
   const token = brokerApp();
@@ -84,6 +104,7 @@ export function authRoutes(deps: AppDeps) {
         200: json(TokenAnswer, "a broker token"),
         400: json(OAuthErrorBody, "invalid_request, unsupported_grant_type"),
         401: json(OAuthErrorBody, "invalid_client (with WWW-Authenticate: Basic)"),
+        403: json(ErrorBody, "forbidden: a cross-origin request (an Origin header that is not the broker's)"),
         429: json(OAuthErrorBody, "rate_limited (with Retry-After)"),
         413: json(ErrorBody, "body too large"),
         500: json(ErrorBody, "internal error"),
@@ -93,10 +114,14 @@ export function authRoutes(deps: AppDeps) {
     async (c) => {
     setHeader(c, "cache-control", "no-store");
     setHeader(c, "pragma", "no-cache");
+    if (!sameOriginOrNone(c.req.header("origin"), deps.tokens.issuer, c.req.url)) {
+      throw new BrokerError("forbidden", "cross-origin requests to the token endpoint are refused: the Origin header is not this broker's");
+    }
     // Basic auth (RFC 6749 2.3.1) is accepted as an alternative way to send the client secret.
     const request = await parseTokenRequest(c.req.header("content-type") ?? "", await c.req.text());
     const basic = c.req.header("authorization");
-    if (basic?.startsWith("Basic ")) {
+    // The scheme name is case-insensitive (RFC 7235 section 2.1), as for Bearer.
+    if (basic !== undefined && /^basic /i.test(basic)) {
       const credentials = parseBasic(basic.slice(6));
       if (!credentials || request.client_secret !== undefined) throw oauthValidationError("invalid_request", "malformed Basic credentials");
       if (request.client_id !== undefined && request.client_id !== credentials.id) throw oauthValidationError("invalid_request", "client_id differs from the Basic credentials");

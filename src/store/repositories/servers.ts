@@ -18,6 +18,7 @@ export interface ServerRepository {
   addCredential(credential: ServerCredential): Promise<void>;
   activeCredentials(serverId: string): Promise<ServerCredential[]>;
   revokeCredentials(serverId: string, now: number, kind?: ServerCredential["kind"]): Promise<number>;
+  replaceSecretHash(credentialId: string, expectedOldHash: string, newHash: string): Promise<boolean>;
 }
 
 function serverFromRow(row: Row): ServerRecord {
@@ -81,6 +82,10 @@ export function serverRepository(db: SqlExecutor, t: StoreTables): ServerReposit
       const conditions = [eq(c.serverId, serverId), isNull(c.revokedAt)];
       if (kind) conditions.push(eq(c.kind, kind));
       return db.run(sql`update ${c} set ${assignments(c, { revokedAt: now })} where ${and(...conditions)}`);
+    },
+    async replaceSecretHash(credentialId, expectedOldHash, newHash) {
+      const where = and(eq(c.id, credentialId), eq(c.secretHash, expectedOldHash), isNull(c.revokedAt));
+      return (await db.run(sql`update ${c} set ${assignments(c, { secretHash: newHash })} where ${where}`)) > 0;
     },
   };
 }
