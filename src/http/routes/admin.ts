@@ -5,7 +5,7 @@ import { BrokerError } from "../../errors.js";
 import { leaseToJson } from "../../leases/lease.js";
 import { operatorToJson } from "../../operators/service.js";
 import { explain } from "../../policy/explain.js";
-import { generateValue, secretMetadataToJson } from "../../secrets/admin.js";
+import { decodeBase64Strict, generateValue, secretMetadataToJson } from "../../secrets/admin.js";
 import { parseSecretName } from "../../secrets/name.js";
 import { serverToJson } from "../../servers/service.js";
 import { readJson, validate } from "../body.js";
@@ -167,7 +167,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     async (c) => {
       const body = await readJson(c, writeSecret);
       const value =
-        body.value !== undefined ? Buffer.from(body.value, "utf8") : body.value_base64 !== undefined ? Buffer.from(body.value_base64, "base64") : Buffer.from(generateValue(body.generate!), "utf8");
+        body.value !== undefined ? Buffer.from(body.value, "utf8") : body.value_base64 !== undefined ? decodeBase64Strict(body.value_base64, "value_base64") : Buffer.from(generateValue(body.generate!), "utf8");
       const options = {
         ...(body.description !== undefined && { description: body.description }),
         ...(body.owner !== undefined && { owner: body.owner }),
