@@ -9,6 +9,8 @@ export type BrokerEvent =
   | { type: "secret.deleted"; secret: string }
   | { type: "lease.revoked"; server: string; lease_id: string; secret: string; reason: string }
   | { type: "server.disabled"; server: string }
+  /** A public key was registered for the server: whoever holds its private key can read as the server. */
+  | { type: "server.key_added"; server: string; kid: string | null; thumbprint: string }
   /** Broker-internal (never streamed to servers): another broker rotated the token signing key. */
   | { type: "signing_keys.changed"; kid: string };
 

@@ -96,7 +96,9 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     }),
     secretAdmin,
     leases,
-    servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }) }),
+    servers: new ServerService({ store, audit, clock, onRevoked, onServerDisabled: (server) => events.publish({ type: "server.disabled", server }),
+      onKeyAdded: (server, key) => events.publish({ type: "server.key_added", server, ...key }),
+    }),
     serverDirectory: storeServerDirectory(store),
     readiness: [
       { name: "storage", check: () => store.ping() },
