@@ -14,6 +14,8 @@ export type BrokerEvent =
    * event streams opened with them re-check their token and end.
    */
   | { type: "server.credentials_rotated"; server: string }
+  /** A public key was registered for the server: whoever holds its private key can read as the server. */
+  | { type: "server.key_added"; server: string; kid: string | null; thumbprint: string }
   /** Broker-internal (never streamed to servers): another broker rotated the token signing key. */
   | { type: "signing_keys.changed"; kid: string };
 

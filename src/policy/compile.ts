@@ -76,7 +76,8 @@ export function compilePolicy(files: readonly ParsedPolicyFile[]): PolicySet {
         Object.freeze({
           ref: Object.freeze({ file, line: parsed.locate(["approvals", position]).line, index: approvals.length }),
           actions: Object.freeze([...input.actions]),
-          secrets: compileGlobs(input.secrets),
+          secrets: compileGlobs(input.secrets ?? []),
+          servers: compileGlobs(input.servers ?? []),
           approvers: Object.freeze({ role: input.approvers.role, count: input.approvers.count }),
         }),
       );

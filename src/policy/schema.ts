@@ -116,14 +116,29 @@ const server = strictMap({
 });
 
 
+/**
+ * `credentials` (registering a server, rotating or adding its credentials) is about servers, the
+ * other actions about secrets: a rule names the servers (id globs) or the secrets its actions touch.
+ */
 const approval = strictMap({
   actions: z.array(z.enum(APPROVAL_ACTIONS)).min(1),
-  secrets: secretGlobs,
+  secrets: secretGlobs.optional(),
+  servers: secretGlobs.optional(),
   approvers: strictMap({
     role: z.string(),
     count: z.number().int().min(1),
   }),
-});
+}).superRefine(
+  (value, ctx) => {
+    const onServers = value.actions.includes("credentials");
+    const onSecrets = value.actions.some((action) => action !== "credentials");
+    if (onServers && value.servers === undefined) ctx.addIssue({ code: "custom", message: "an approval rule for credentials needs servers (server id globs)" });
+    if (!onServers && value.servers !== undefined) ctx.addIssue({ code: "custom", path: ["servers"], message: "servers applies to the credentials action only" });
+    if (onSecrets && value.secrets === undefined) ctx.addIssue({ code: "custom", message: `an approval rule for ${value.actions.filter((a) => a !== "credentials").join(", ")} needs secrets` });
+    if (!onSecrets && value.secrets !== undefined) ctx.addIssue({ code: "custom", path: ["secrets"], message: "secrets does not apply to the credentials action; name servers" });
+  },
+  { when: () => true },
+);
 
 const opaqueOptions = z.record(z.string(), z.unknown());
 

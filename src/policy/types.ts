@@ -20,14 +20,18 @@ export const OPERATOR_PERMISSIONS = [
   "revoke",
   "audit",
   "servers",
+  "credentials",
   "operators",
   "keys",
   "policy",
 ] as const;
 export type OperatorPermission = (typeof OPERATOR_PERMISSIONS)[number];
 
-/** Operations that an approval rule can put behind a two-person rule. */
-export const APPROVAL_ACTIONS = ["rotate", "delete", "read"] as const;
+/**
+ * Operations that an approval rule can put behind a two-person rule. `credentials` is registering
+ * a server or rotating or adding its credentials: the power to read what that server reads.
+ */
+export const APPROVAL_ACTIONS = ["rotate", "delete", "read", "credentials"] as const;
 export type ApprovalAction = (typeof APPROVAL_ACTIONS)[number];
 
 /**
@@ -91,7 +95,10 @@ export interface ServerPolicy {
 export interface ApprovalRule {
   readonly ref: PolicyRef;
   readonly actions: readonly ApprovalAction[];
+  /** The secrets its secret actions (rotate, delete, read) cover; empty for a credentials-only rule. */
   readonly secrets: readonly SecretGlob[];
+  /** The servers (id globs) its `credentials` action covers; empty when it does not name it. */
+  readonly servers: readonly SecretGlob[];
   readonly approvers: { readonly role: string; readonly count: number };
 }
 

@@ -24,6 +24,23 @@ export interface SecretAdminDeps {
   onChanged?: (path: string, version: number | null) => void;
 }
 
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Decodes standard padded base64 (RFC 4648 section 4) strictly: Node's decoder stops at the first
+ * character it does not know and drops what follows, so `aGVsbG8=garbage` would be stored as
+ * `hello`. base64url, missing padding, whitespace and non-zero trailing bits are refused; the
+ * re-encoding check catches the last (`aGVsbG9=` is not the canonical form of any value).
+ * Throws `invalid_request` naming `field`.
+ */
+export function decodeBase64Strict(encoded: string, field: string): Buffer {
+  const bytes = Buffer.from(encoded, "base64");
+  if (!BASE64.test(encoded) || bytes.toString("base64") !== encoded) {
+    throw new BrokerError("invalid_request", `${field} is not valid base64 (standard alphabet, padded)`, { data: { problems: [`${field}: not valid base64`] } });
+  }
+  return bytes;
+}
+
 const GENERATED_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /** A random alphanumeric value of `length` characters, without modulo bias. */

@@ -1,9 +1,10 @@
 /**
  * Server registration and credentials. A client secret is shown once and stored as an HMAC
- * under a broker key (auth/client-secret.ts); a server may instead (or also) register a public JWK for private_key_jwt. Disabling a
- * server revokes its leases at once; its tokens stop working on the next request.
+ * under a broker key (auth/client-secret.ts); a server may instead (or also) register a public
+ * JWK for private_key_jwt. Disabling a server revokes its leases at once; its tokens stop working
+ * on the next request.
  */
-import type { JWK } from "jose";
+import { calculateJwkThumbprint, type JWK } from "jose";
 import { randomUUID } from "node:crypto";
 import type { Lease, RequestMeta, ServerRecord } from "../domain.js";
 import { isValidServerId } from "../domain.js";
@@ -26,7 +27,28 @@ export interface ServerServiceDeps {
   onServerDisabled?: (serverId: string) => void;
   /** Called once the server's earlier tokens are refused, so open event streams end with them. */
   onCredentialsRotated?: (serverId: string) => void;
+  /**
+   * Told of every public key a server gains (registration, replacement, addition): whoever can add
+   * a key can read as that server, so the server's own streams and the other brokers hear of it.
+   */
+  onKeyAdded?: (serverId: string, key: AddedKey) => void;
 }
+
+/** How a server's new public key is named in audit records and events: never key material. */
+export interface AddedKey {
+  /** The JWK's `kid`, or null when it has none. */
+  kid: string | null;
+  /** RFC 7638 SHA-256 thumbprint, base64url. */
+  thumbprint: string;
+}
+
+/**
+ * What rotate-credentials does with a public key: `replace` (the default) makes it the server's
+ * only credential, revoking its client secret and other keys and the tokens they obtained, so a
+ * takeover cannot leave the real server working beside it; `add` keeps everything and adds the key
+ * (key rollover), announced like any key.
+ */
+export type KeyMode = "replace" | "add";
 
 export interface RegisterInput {
   id: string;
@@ -53,10 +75,12 @@ export class ServerService {
     if (clientSecret) {
       await store.addCredential({ id: randomUUID(), serverId: server.id, kind: "client_secret", secretHash: this.deps.secretHasher.hash(clientSecret), publicJwk: null, createdAt: now, revokedAt: null });
     }
+    const key = publicJwk ? await addedKey(publicJwk) : undefined;
     if (publicJwk) {
       await store.addCredential({ id: randomUUID(), serverId: server.id, kind: "public_key", secretHash: null, publicJwk: JSON.stringify(publicJwk), createdAt: now, revokedAt: null });
     }
-    await audit.record(auditEntry(actor, meta, { action: "admin.server.register", resource: server.id, outcome: "allowed", reason: publicJwk ? "with public key" : "client secret" }, now));
+    await audit.record(auditEntry(actor, meta, { action: "admin.server.register", resource: server.id, outcome: "allowed", reason: key ? `with public key ${describeKey(key)}` : "client secret" }, now));
+    if (key) this.deps.onKeyAdded?.(server.id, key);
     return { server, clientSecret };
   }
 
@@ -91,17 +115,23 @@ export class ServerService {
   }
 
   /**
-   * Replaces the server's client secret (the old one stops working at once) and, when given,
-   * its public key. Returns the new client secret.
+   * Without a public key: replaces the server's client secret (the old one stops working at once;
+   * its public keys stay). With one: `mode` says whether the key replaces every credential of the
+   * server (default) or is added beside them. Replacing revokes the server's tokens; adding does
+   * not. Returns the new client secret, or null when a key was given.
    */
-  async rotateCredentials(actor: Actor, id: string, input: { publicJwk?: JWK }, meta: RequestMeta): Promise<{ clientSecret: string | null }> {
+  async rotateCredentials(actor: Actor, id: string, input: { publicJwk?: JWK; mode?: KeyMode }, meta: RequestMeta): Promise<{ clientSecret: string | null }> {
     const { store, audit, clock } = this.deps;
     const now = clock();
     await this.get(id);
+    const mode = input.mode ?? "replace";
+    if (mode === "add" && !input.publicJwk) throw new BrokerError("invalid_request", "mode add needs a public_jwk");
     let clientSecret: string | null = null;
+    let key: AddedKey | undefined;
     if (input.publicJwk) {
       const publicJwk = validatePublicJwk(input.publicJwk);
-      await store.revokeCredentials(id, now, "public_key");
+      key = await addedKey(publicJwk);
+      if (mode === "replace") await store.revokeCredentials(id, now);
       await store.addCredential({ id: randomUUID(), serverId: id, kind: "public_key", secretHash: null, publicJwk: JSON.stringify(publicJwk), createdAt: now, revokedAt: null });
     } else {
       clientSecret = generateClientSecret();
@@ -110,13 +140,25 @@ export class ServerService {
       await store.addCredential({ id: randomUUID(), serverId: id, kind: "client_secret", secretHash: hash, publicJwk: null, createdAt: now, revokedAt: null });
     }
     // Tokens obtained with the old credential stop working too: it may be the one that leaked.
-    await store.setTokensNotBefore(id, now);
-    this.deps.onCredentialsRotated?.(id);
-    await audit.record(auditEntry(actor, meta, { action: "admin.server.rotate_credentials", resource: id, outcome: "allowed", reason: input.publicJwk ? "public key replaced" : "client secret replaced" }, now));
+    if (mode === "replace") {
+      await store.setTokensNotBefore(id, now);
+      this.deps.onCredentialsRotated?.(id);
+    }
+    const reason = !key ? "client secret replaced" : mode === "replace" ? `every credential replaced by public key ${describeKey(key)}` : `public key ${describeKey(key)} added`;
+    await audit.record(auditEntry(actor, meta, { action: "admin.server.rotate_credentials", resource: id, outcome: "allowed", reason }, now));
+    if (key) this.deps.onKeyAdded?.(id, key);
     return { clientSecret };
   }
 }
 
+
+async function addedKey(publicJwk: JWK): Promise<AddedKey> {
+  return { kid: typeof publicJwk.kid === "string" ? publicJwk.kid : null, thumbprint: await calculateJwkThumbprint(publicJwk, "sha256") };
+}
+
+function describeKey(key: AddedKey): string {
+  return `${key.kid === null ? "" : `kid ${JSON.stringify(key.kid)} `}thumbprint ${key.thumbprint}`;
+}
 
 export function serverToJson(server: ServerRecord) {
   return {

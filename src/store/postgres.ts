@@ -198,6 +198,8 @@ export class PostgresStore extends RepositoryStore {
       const [state] = rows;
       if (state?.standby) throw new BrokerError("storage_unavailable", "the database is a read-only standby: the audit log cannot be written");
       if (!state?.can_insert) throw new BrokerError("storage_unavailable", "the database user may not insert audit records");
+      // A real commit of one meta row, outside the audit chain: a read-only transaction default, a full disk or a lost primary fail here.
+      await this.withPingTimeout(this.repositories.meta.set("readiness_probe", new Date().toISOString()));
     });
   }
 

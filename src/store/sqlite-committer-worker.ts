@@ -47,13 +47,14 @@ const append = db.transaction((batch: CommitBatch): CommittedChain => {
   return chain;
 });
 
-/** Readiness: can this connection take the write lock now (not read-only, not held elsewhere)? */
+const writeProbe = db.prepare("INSERT INTO broker_meta (key, value) VALUES ('readiness_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+
+/**
+ * Readiness: can this connection commit a write now? Taking the lock is not enough (an immutable
+ * or full WAL only fails at commit), so the probe commits one meta row, outside the audit chain.
+ */
 function probe(): null {
-  try {
-    db.exec("BEGIN IMMEDIATE");
-  } finally {
-    if (db.inTransaction) db.exec("ROLLBACK");
-  }
+  db.transaction(() => writeProbe.run(new Date().toISOString())).immediate();
   return null;
 }
 

@@ -106,12 +106,13 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
       onRevoked,
       onServerDisabled: (server) => events.publish({ type: "server.disabled", server }),
       onCredentialsRotated: (server) => events.publish({ type: "server.credentials_rotated", server }),
+      onKeyAdded: (server, key) => events.publish({ type: "server.key_added", server, ...key }),
     }),
     serverDirectory: storeServerDirectory(store),
     readiness: [
       { name: "storage", check: () => store.ping() },
       // The broker serves nothing it cannot audit: ready only while the audit trail accepts a write.
-      { name: "audit", check: () => store.checkAuditWritable() },
+      { name: "audit", check: cachedForOneSecond(clock, () => store.checkAuditWritable()) },
       ...mounts.all().map((backend) => ({ name: `backend:${backend.mount}`, check: () => backend.checkHealth() })),
     ],
     operators: new OperatorService({ store, audit, policy, clock }),
@@ -121,5 +122,22 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     rotateMasterKey: (actor, meta) => rotateMasterKey({ store, envelope, sealedMeta, audit, clock }, actor, meta),
     tokenRef,
     clock,
+  };
+}
+
+/**
+ * The audit probe commits a row: its outcome (success or failure) is reused for 1000 ms so that
+ * frequent /readyz polling costs at most one write a second.
+ */
+function cachedForOneSecond(clock: () => number, check: () => Promise<void>): () => Promise<void> {
+  let last: { at: number; outcome: Promise<void> } | undefined;
+  return () => {
+    const now = clock();
+    if (last === undefined || now - last.at >= 1000) {
+      const outcome = check();
+      outcome.catch(() => undefined);
+      last = { at: now, outcome };
+    }
+    return last.outcome;
   };
 }

@@ -120,7 +120,7 @@ describe("repeated failures lock out one client id from one source address (max_
     target = await startAttackTarget({ clock: () => now, config: { trust_proxy: true, rate_limit: { per_second: 1000, burst: 1000, max_failures: 3, failure_window: "5m", lockout: "15m" } } });
     serverKey = await attackerKey();
     await target.tb.registerServer("key-server", { public_jwk: serverKey.publicJwk, no_secret: true });
-    expect((await target.tb.admin("POST", "/v1/admin/servers/server-a/rotate-credentials", { public_jwk: serverKey.publicJwk })).status, "server-a gets a key beside its secret").toBe(200);
+    expect((await target.tb.admin("POST", "/v1/admin/servers/server-a/rotate-credentials", { public_jwk: serverKey.publicJwk, mode: "add" })).status, "server-a gets a key beside its secret").toBe(200);
   });
   afterEach(async () => {
     await target?.tb.close();

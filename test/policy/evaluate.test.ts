@@ -173,6 +173,8 @@ describe("roles", () => {
     ["auditor", "read", false],
     ["developer", "write", true],
     ["developer", "servers", true],
+    ["developer", "credentials", false], // managing a server's credentials is reading what it reads
+    ["admin", "credentials", true],
     ["developer", "delete", false],
     ["release", "rotate", true],
     ["release", "audit", false],
@@ -217,6 +219,14 @@ describe("approvals and rotation", () => {
     ["rotate", "staging/api", []],
   ] as const)("%s %s needs the approval rules at lines %j", (action, path, lines) => {
     expect(approvalRulesFor(rules, action, path).map((rule) => rule.ref.line)).toEqual(lines);
+  });
+
+  it("an approval rule can name the credentials action over servers; it covers no secret", () => {
+    const policy = policyOf(yaml("approvals:", "  - actions: [credentials]", '    servers: ["prod-*"]', "    approvers: { role: security, count: 2 }"));
+    expect(policy.approvals).toHaveLength(1);
+    expect(policy.approvals[0]).toMatchObject({ actions: ["credentials"], secrets: [], approvers: { role: "security", count: 2 } });
+    expect(policy.approvals[0]!.servers).toHaveLength(1);
+    expect(approvalRulesFor(policy, "rotate", "prod/api")).toEqual([]);
   });
 
   it("returns the first matching rotation rule", () => {

@@ -129,6 +129,26 @@ describe("loadPolicyText: problems at file:line:column", () => {
       [`${F}:4:41 approvals[0].approvers.count: must be at least 1`],
     ],
     [
+      "credentials approval without servers",
+      yaml("approvals:", "  - actions: [credentials]", '    secrets: ["prod/**"]', "    approvers: { role: security, count: 1 }"),
+      [`${F}:2:5 approvals[0]: an approval rule for credentials needs servers (server id globs)`, `${F}:3:14 approvals[0].secrets: secrets does not apply to the credentials action; name servers`],
+    ],
+    [
+      "servers on a secret-only approval",
+      yaml("approvals:", "  - actions: [rotate]", '    secrets: ["prod/**"]', '    servers: ["*"]', "    approvers: { role: security, count: 1 }"),
+      [`${F}:4:14 approvals[0].servers: servers applies to the credentials action only`],
+    ],
+    [
+      "credentials and rotate without secrets",
+      yaml("approvals:", "  - actions: [credentials, rotate]", '    servers: ["prod-*"]', "    approvers: { role: security, count: 1 }"),
+      [`${F}:2:5 approvals[0]: an approval rule for rotate needs secrets`],
+    ],
+    [
+      "an unknown approval action",
+      yaml("approvals:", "  - actions: [register]", '    secrets: ["prod/**"]', "    approvers: { role: security, count: 1 }"),
+      [`${F}:2:15 approvals[0].actions[0]: "register" is not one of: rotate, delete, read, credentials`],
+    ],
+    [
       "admin redefined",
       yaml("roles:", "  admin: [read]"),
       [`${F}:2:3 roles.admin: the built-in role "admin" holds every permission and cannot be redefined`],
@@ -136,7 +156,7 @@ describe("loadPolicyText: problems at file:line:column", () => {
     [
       "unknown permission",
       yaml("roles:", "  release: [write, deploy]"),
-      [`${F}:2:20 roles.release[1]: "deploy" is not one of: read, write, delete, rotate, approve, revoke, audit, servers, operators, keys, policy`],
+      [`${F}:2:20 roles.release[1]: "deploy" is not one of: read, write, delete, rotate, approve, revoke, audit, servers, credentials, operators, keys, policy`],
     ],
     [
       "top level is not a map",

@@ -5,7 +5,7 @@ import { BrokerError } from "../../errors.js";
 import { leaseToJson } from "../../leases/lease.js";
 import { operatorToJson } from "../../operators/service.js";
 import { explain } from "../../policy/explain.js";
-import { generateValue, secretMetadataToJson } from "../../secrets/admin.js";
+import { decodeBase64Strict, generateValue, secretMetadataToJson } from "../../secrets/admin.js";
 import { parseSecretName } from "../../secrets/name.js";
 import { serverToJson } from "../../servers/service.js";
 import { readJson, validate } from "../body.js";
@@ -50,7 +50,13 @@ const registerServer = z
   .strict()
   .openapi("RegisterServer");
 
-const rotateCredentials = z.object({ public_jwk: jwk.optional() }).strict().openapi("RotateCredentials");
+const rotateCredentials = z
+  .object({
+    public_jwk: jwk.optional(),
+    mode: z.enum(["replace", "add"]).optional().describe("with public_jwk: replace (default) revokes every other credential of the server and its tokens; add keeps them"),
+  })
+  .strict()
+  .openapi("RotateCredentials");
 
 const writeSecret = z
   .object({
@@ -95,8 +101,9 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
 
   // servers ---------------------------------------------------------------------------------
   const servers = { tags: ["admin: servers"] };
+  // Registering a server and managing its credentials is the power to read what it reads: its own permission.
   operatorRoute(
-    "servers",
+    "credentials",
     { method: "post", path: "/v1/admin/servers", summary: "Register a server", ...servers, request: { body: jsonBody(registerServer) }, responses: { 201: json(ServerRegistered, "registered; the client secret is shown once"), ...errors(400, 401, 403, 409, 413, 415, 503) } },
     async (c) => {
       const body = await readJson(c, registerServer);
@@ -134,11 +141,11 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     );
   }
   operatorRoute(
-    "servers",
+    "credentials",
     {
       method: "post",
       path: "/v1/admin/servers/{id}/rotate-credentials",
-      summary: "Replace a server's client secret (or, given public_jwk, its public key); its tokens are refused at once",
+      summary: "Replace a server's client secret, or given public_jwk replace every credential by that key (mode replace, default; its tokens are refused at once) or add the key (mode add)",
       ...servers,
       request: { params: serverId, body: jsonBody(rotateCredentials, false) },
       responses: { 200: json(CredentialsRotated, "the new client secret, shown once"), ...refusals },
@@ -146,7 +153,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     async (c) => {
       const text = await c.req.text();
       const body = text.trim() === "" ? {} : validate(rotateCredentials, parseJsonOr400(text));
-      const result = await deps.servers.rotateCredentials(operatorActor(c), pathParam(c, "id"), body.public_jwk ? { publicJwk: body.public_jwk } : {}, requestMeta(c));
+      const result = await deps.servers.rotateCredentials(operatorActor(c), pathParam(c, "id"), { ...(body.public_jwk && { publicJwk: body.public_jwk }), ...(body.mode && { mode: body.mode }) }, requestMeta(c));
       setHeader(c, "cache-control", "no-store");
       return c.json({ client_id: pathParam(c, "id"), client_secret: result.clientSecret });
     },
@@ -167,7 +174,7 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     async (c) => {
       const body = await readJson(c, writeSecret);
       const value =
-        body.value !== undefined ? Buffer.from(body.value, "utf8") : body.value_base64 !== undefined ? Buffer.from(body.value_base64, "base64") : Buffer.from(generateValue(body.generate!), "utf8");
+        body.value !== undefined ? Buffer.from(body.value, "utf8") : body.value_base64 !== undefined ? decodeBase64Strict(body.value_base64, "value_base64") : Buffer.from(generateValue(body.generate!), "utf8");
       const options = {
         ...(body.description !== undefined && { description: body.description }),
         ...(body.owner !== undefined && { owner: body.owner }),

@@ -43,6 +43,7 @@ export function concerns(event: BrokerEvent, serverId: string, policy: PolicySet
   switch (event.type) {
     case "lease.revoked":
     case "server.disabled":
+    case "server.key_added":
       return event.server === serverId;
     case "secret.version":
     case "secret.deleted":
