@@ -104,6 +104,24 @@ describe("credbroker server keygen and --public-key", () => {
     expect(servers.map((server) => server.id)).not.toContain("never-mcp");
   });
 
+  it("rotate-credentials --public-key --add keeps the client secret working; without --add the key replaces it", async () => {
+    const added = JSON.parse((await runCli(["server", "add", "rollover-mcp", "--json"], { env })).stdout) as { client_secret: string };
+    const pair = generateKeyPairSync("ed25519");
+    writeFileSync(join(dir, "rollover.pub"), pair.publicKey.export({ type: "spki", format: "pem" }));
+    const token = (secret: string) =>
+      fetch(new URL("/v1/auth/token", url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ grant_type: "client_credentials", client_id: "rollover-mcp", client_secret: secret }) }).then(
+        async (response) => {
+          await response.body?.cancel();
+          return response.status;
+        },
+      );
+    expect((await runCli(["server", "rotate-credentials", "rollover-mcp", "--public-key", join(dir, "rollover.pub"), "--add"], { env })).code).toBe(0);
+    expect(await token(added.client_secret)).toBe(200);
+    expect((await runCli(["server", "rotate-credentials", "rollover-mcp", "--public-key", join(dir, "rollover.pub")], { env })).code).toBe(0);
+    expect(await token(added.client_secret)).toBe(401);
+    expect((await runCli(["server", "rotate-credentials", "rollover-mcp", "--add"], { env })).code).toBe(2);
+  });
+
   it("keygen --out writes where asked", async () => {
     const out = join(dir, "keys", "other.key");
     const result = await runCli(["server", "keygen", "other-mcp", "--out", out], { env });

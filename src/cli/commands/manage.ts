@@ -117,15 +117,18 @@ export function registerManageCommands(program: Command, output: (json: boolean)
   }
   server
     .command("rotate-credentials <id>")
-    .description("replace the server's client secret (or public key); the old one stops working at once")
-    .option("--public-key <file>", "replace the registered public key (PEM or JWK) instead")
+    .description("replace the server's client secret, or with --public-key every credential it has; the old ones stop working at once")
+    .option("--public-key <file>", "a public key (PEM or JWK) that replaces every credential of the server")
+    .option("--add", "with --public-key: add the key beside the server's credentials (key rollover) instead of replacing them")
     .option("--json")
-    .action(async (id: string, options: { publicKey?: string; json?: boolean }) => {
+    .action(async (id: string, options: { publicKey?: string; add?: boolean; json?: boolean }) => {
       const out = output(Boolean(options.json));
+      if (options.add && options.publicKey === undefined) throw new CliError("--add needs --public-key", 2);
       const publicJwk = options.publicKey === undefined ? undefined : await readPublicKeyFile(options.publicKey);
-      const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", `v1/admin/servers/${enc(id)}/rotate-credentials`, publicJwk ? { public_jwk: publicJwk } : {});
+      const body = publicJwk ? { public_jwk: publicJwk, mode: options.add ? "add" : "replace" } : {};
+      const result = await api().request<{ client_id: string; client_secret: string | null }>("POST", `v1/admin/servers/${enc(id)}/rotate-credentials`, body);
       if (out.json) out.out(JSON.stringify(result));
-      else out.out(result.client_secret ? `new client secret for ${id} (shown once): ${result.client_secret}` : `public key of ${id} replaced`);
+      else out.out(result.client_secret ? `new client secret for ${id} (shown once): ${result.client_secret}` : options.add ? `public key added to ${id}` : `every credential of ${id} replaced by the public key`);
     });
 
   // operator --------------------------------------------------------------------------------
