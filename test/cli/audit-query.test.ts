@@ -3,12 +3,10 @@
  * (--newest), the last few in order (--tail N), and new records as they are written (--follow).
  * The broker's events route pages in either order with one cursor.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, runCli, startCli, stop } from "../helpers/cli.js";
+import { ROOT, runCli, startDev, type DevBroker } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 
 interface Record_ {
@@ -18,26 +16,20 @@ interface Record_ {
 }
 
 describe("credbroker audit query --newest, --tail, --follow", () => {
-  let dir: string;
-  let dev: ChildProcess;
+  let dev: DevBroker;
   let env: NodeJS.ProcessEnv;
   let url: string;
   let token: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "credbroker-auditq-"));
-    mkdirSync(join(dir, "policies"));
-    const started = await startCli(["dev", "--json", "--port", "0", "--data-dir", join(dir, "data"), "--policies", join(dir, "policies")], { cwd: dir });
-    dev = started.child;
-    const ready = JSON.parse(started.firstLine) as { url: string; admin_token: string };
-    url = ready.url;
-    token = ready.admin_token;
-    env = { CREDBROKER_URL: url, CREDBROKER_TOKEN: token };
+    dev = await startDev("servers: {}\n");
+    url = dev.url;
+    env = dev.env;
+    token = String(env.CREDBROKER_TOKEN);
     for (const id of ["one-mcp", "two-mcp", "three-mcp"]) expect((await runCli(["server", "add", id, "--json"], { env })).code).toBe(0);
   });
   afterAll(async () => {
-    expect(await stop(dev)).toBe(0);
-    rmSync(dir, { recursive: true, force: true });
+    expect(await dev.stop()).toBe(0);
   });
 
   const all = async () => JSON.parse((await runCli(["audit", "query", "--json", "--limit", "1000"], { env })).stdout) as Record_[];

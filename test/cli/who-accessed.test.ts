@@ -3,38 +3,27 @@
  * the actor with its kind beside it, and --json keeps the scripting contract's `server` field
  * while saying which kind of actor it is.
  */
-import type { ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrokerClient } from "../../src/sdk/client.js";
-import { runCli, startCli, stop } from "../helpers/cli.js";
+import { runCli, startDev, type DevBroker } from "../helpers/cli.js";
 import { testSecret } from "../helpers/broker.js";
 
 describe("credbroker audit who-accessed", () => {
-  let dir: string;
-  let dev: ChildProcess;
+  let dev: DevBroker;
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "credbroker-who-"));
-    mkdirSync(join(dir, "policies"));
-    writeFileSync(join(dir, "policies", "servers.yaml"), 'servers:\n  github-mcp:\n    allow:\n      - secrets: ["github/token"]\n        actions: [read]\n');
-    const started = await startCli(["dev", "--json", "--port", "0", "--data-dir", join(dir, "data"), "--policies", join(dir, "policies")], { cwd: dir });
-    dev = started.child;
-    const ready = JSON.parse(started.firstLine) as { url: string; admin_token: string };
-    env = { CREDBROKER_URL: ready.url, CREDBROKER_TOKEN: ready.admin_token };
+    dev = await startDev('servers:\n  github-mcp:\n    allow:\n      - secrets: ["github/token"]\n        actions: [read]\n');
+    env = dev.env;
     const { client_secret } = JSON.parse((await runCli(["server", "add", "github-mcp", "--json"], { env })).stdout) as { client_secret: string };
     expect((await runCli(["secret", "put", "github/token", "--value-stdin"], { env, input: testSecret("who") })).code).toBe(0);
-    const client = new BrokerClient({ url: ready.url, clientId: "github-mcp", clientSecret: client_secret, events: false });
+    const client = new BrokerClient({ url: dev.url, clientId: "github-mcp", clientSecret: client_secret, events: false });
     await client.load({ TOKEN: "github/token" });
     await client.close();
     expect((await runCli(["secret", "get", "github/token"], { env })).code).toBe(0);
   });
   afterAll(async () => {
-    expect(await stop(dev)).toBe(0);
-    rmSync(dir, { recursive: true, force: true });
+    expect(await dev.stop()).toBe(0);
   });
 
   it("lists the server and the operator under an actor column with their kinds", async () => {
