@@ -238,6 +238,36 @@ function tamperSuite(name: string, make: () => Dialect): void {
     expect(verdict.problems.map((problem) => problem.kind)).toEqual(expect.arrayContaining([expect.stringMatching(/^(head_behind_checkpoint|checkpoint_mismatch)$/)]));
   });
 
+  it("archives a verified segment, keeps the rest verifiable, and detects a record removed from the kept chain's front", async () => {
+    dialect = make();
+    const broker = await busyBroker();
+    const before = encodeURIComponent(new Date(Date.now() + 60_000).toISOString());
+    const exported = await broker.call<string>("GET", `/v1/audit/archive?before=${before}`, { token: broker.adminToken });
+    expect(exported.status).toBe(200);
+    const trailer = JSON.parse(exported.body.trim().split("\n").at(-1)!) as { last_seq: number; records_sha256: string };
+    const removed = await broker.admin<{ archived: number }>("POST", "/v1/audit/archive", { through_seq: trailer.last_seq, records_sha256: trailer.records_sha256 });
+    expect(removed.body.archived).toBe(trailer.last_seq);
+    expect(await verify(broker)).toMatchObject({ ok: true });
+    const attacker = dialect.attacker(broker);
+    const rows = await attacker.rows();
+    await attacker.replace(rows.slice(1));
+    const verdict = await verify(broker);
+    expect(verdict.ok).toBe(false);
+    expect(verdict.problems.map((problem) => problem.kind)).toContain("sequence_gap");
+  });
+
+  it("signs no segment of a chain that does not verify", async () => {
+    dialect = make();
+    const broker = await busyBroker();
+    const attacker = dialect.attacker(broker);
+    const rows = await attacker.rows();
+    rows[2] = { ...rows[2]!, reason: "edited" };
+    await attacker.replace(rows);
+    const exported = await broker.admin<{ error: { code: string } }>("GET", `/v1/audit/archive?before=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+    expect(exported.status).toBe(503);
+    expect(exported.body.error.code).toBe("audit_tampered");
+  });
+
   if (name === "sqlite") {
     it("refuses to start on a database file rolled back to an older copy", async () => {
       dialect = make();
