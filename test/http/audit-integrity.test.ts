@@ -1,9 +1,12 @@
 /**
  * The audit integrity routes on a real broker: who may verify and archive, every bad input a
- * coded 4xx, an archive request for records that are not the exported segment refused, and the
- * interval checkpoint.
+ * coded 4xx, an archive request for records that are not the exported segment refused, the
+ * interval checkpoint, and a webhook sink receiving what the file sink keeps.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
@@ -70,5 +73,34 @@ describe("audit integrity routes", () => {
     const forged = await t.admin<{ ok: boolean; problems: Array<{ kind: string }> }>("POST", "/v1/audit/verify", { checkpoints: [{ ...checkpoint, hash: "f".repeat(64) }] });
     expect(forged.body.ok).toBe(false);
     expect(forged.body.problems.map((problem) => problem.kind)).toEqual(["checkpoint_signature"]);
+  });
+});
+
+describe("a webhook checkpoint sink on a real broker", () => {
+  it("receives the same signed checkpoint as the file sink at a clean shutdown", async () => {
+    const received: string[] = [];
+    const server = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+      request.on("end", () => {
+        received.push(body);
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    const sinkDir = mkdtempSync(join(tmpdir(), "credbroker-webhook-sink-"));
+    const file = join(sinkDir, "checkpoints.jsonl");
+    try {
+      const t = await startTestBroker({ config: { audit: { checkpoint_sinks: [{ type: "webhook", url: `http://127.0.0.1:${port}/hook` }, { type: "file", checkpoint_file: file }] } } });
+      await t.registerServer("hooked-mcp");
+      await t.close();
+      const [line] = readFileSync(file, "utf8").trim().split("\n");
+      await waitFor("the webhook delivery", () => received.length === 1);
+      expect(JSON.parse(received[0]!)).toEqual(JSON.parse(line!));
+    } finally {
+      server.close();
+      rmSync(sinkDir, { recursive: true, force: true });
+    }
   });
 });
