@@ -15,6 +15,7 @@ import { z } from "zod";
 import { BrokerError } from "./errors.js";
 import { durationSeconds as duration } from "./backends/mount-options.js";
 import { mountSchema } from "./backends/registry.js";
+import { checkpointSinkSchema } from "./audit/sinks/registry.js";
 
 const listen = z
   .string()
@@ -24,6 +25,10 @@ const listen = z
 const database = z
   .string()
   .refine((value) => value.startsWith("sqlite:") || /^postgres(ql)?:\/\//.test(value), "database must be sqlite:PATH or a postgres:// URL");
+
+/** Defaults of `audit.checkpoint_every` (records) and `audit.checkpoint_interval` (seconds). */
+const DEFAULT_CHECKPOINT_EVERY = 1000;
+const DEFAULT_CHECKPOINT_INTERVAL = 300;
 
 /** Default of `events.max_streams_per_server`. */
 const DEFAULT_MAX_STREAMS_PER_SERVER = 10;
@@ -79,6 +84,17 @@ const configSchema = z
       })
       .strict()
       .default({ max_streams_per_server: DEFAULT_MAX_STREAMS_PER_SERVER }),
+    audit: z
+      .object({
+        /** Sign a checkpoint of the chain's head after this many records written by this broker. */
+        checkpoint_every: z.number().int().min(1).max(1_000_000).default(DEFAULT_CHECKPOINT_EVERY),
+        /** And at least this often while records are written (seconds, or `5m`); also at a clean shutdown. */
+        checkpoint_interval: duration.default(DEFAULT_CHECKPOINT_INTERVAL),
+        /** Where checkpoints go; default: a file beside the SQLite database (none with PostgreSQL: name one). */
+        checkpoint_sinks: z.array(checkpointSinkSchema).optional(),
+      })
+      .strict()
+      .default({ checkpoint_every: DEFAULT_CHECKPOINT_EVERY, checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL }),
     /** Path prefixes mapped to backends; each entry's options are its backend plug-in's schema (docs/backends.md). */
     mounts: z.array(mountSchema).default([]),
   })
@@ -93,6 +109,9 @@ const configSchema = z
     }
     if (config.lease.default_ttl > config.lease.max_ttl) {
       context.addIssue({ code: "custom", path: ["lease", "default_ttl"], message: "lease.default_ttl exceeds lease.max_ttl" });
+    }
+    if (!config.database.startsWith("sqlite:") && config.audit.checkpoint_sinks?.some((sink) => sink.type === "file" && sink.checkpoint_file === undefined)) {
+      context.addIssue({ code: "custom", path: ["audit", "checkpoint_sinks"], message: "a file sink needs checkpoint_file when the database is PostgreSQL" });
     }
     const seen = new Set<string>();
     config.mounts.forEach((entry, index) => {

@@ -22,6 +22,8 @@ import { serveHttp } from "./wiring/listen.js";
 import { loadPolicies } from "./wiring/policy.js";
 import { createAppDeps } from "./wiring/services.js";
 import { ScrapeToken } from "./http/scrape-token.js";
+import type { RunningCheckpoints } from "./audit/checkpoints.js";
+import { prepareAuditIntegrity, startAuditCheckpoints } from "./wiring/audit-integrity.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -31,6 +33,11 @@ export interface BrokerOptions {
   clock?: () => number;
   /** Watch the policy folder for edits (default true). */
   watchPolicies?: boolean;
+  /**
+   * Start even though the database is behind (or differs from) the newest audit checkpoint; the
+   * start is recorded as `audit.rollback_accepted` (default false: such a start is refused).
+   */
+  acceptAuditRollback?: boolean;
 }
 
 export interface RunningBroker {
@@ -71,10 +78,17 @@ async function startOpened(
   opened.push(() => store.close());
   const envelope = new Envelope(options.masterKey);
   const sealedMeta = new SealedMeta(store, envelope);
+  // Before any audit record: the chain's key, its format marker, the check against the newest checkpoint.
+  const prepared = await prepareAuditIntegrity({ config, store, sealedMeta, logger }, options.acceptAuditRollback ?? false);
   const auditKey = await sealedMeta.getOrCreate("audit_hmac_key", 32);
+  let checkpoints: RunningCheckpoints | undefined;
   const audit = new AuditWriter(store, metrics, {
     onCommitFailure: (error, batchSize) => logger.error({ err: String(error), batch: batchSize }, "audit commit failed; requests refused"),
+    onCommitted: (count) => checkpoints?.noteCommitted(count),
   });
+  checkpoints = await startAuditCheckpoints({ config, audit, logger, clock }, prepared);
+  const runningCheckpoints = checkpoints;
+  opened.push(() => runningCheckpoints.stop());
   const policy = await loadPolicies({ config, store, audit, metrics, logger, clock });
   const clientSecretKey = await sealedMeta.getOrCreate("client_secret_hmac_key", 32);
   const auth = await createAuth({ config, store, envelope, auditKey, clientSecretKey, clock });
@@ -87,7 +101,7 @@ async function startOpened(
     if (event.type !== "signing_keys.changed") return;
     auth.signingKeys.refresh().catch((error: unknown) => logger.error({ err: String(error) }, "could not reload signing keys"));
   });
-  const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auth, policy, mounts, events, scrapeToken, clock });
+  const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auditIntegrity: prepared.integrity, checkpoints: runningCheckpoints, auth, policy, mounts, events, scrapeToken, clock });
   opened.push(() => audit.drain());
 
   const http = await serveHttp(deps, config.listen);
@@ -106,6 +120,8 @@ async function startOpened(
       stopWatching();
       await http.close();
       await audit.drain();
+      // After the last request's record: the clean-shutdown checkpoint covers everything written.
+      await runningCheckpoints.stop();
       await events.close();
       await mounts.close();
       await store.close();

@@ -254,10 +254,57 @@ export const AuditVerification = z
     ok: z.boolean(),
     checked: z.number().int(),
     head: z.object({ seq: z.number().int(), hash: z.string() }).strict().nullable(),
-    problems: z.array(z.object({ seq: z.number().int(), kind: z.enum(["sequence_gap", "broken_link", "hash_mismatch"]), message: z.string() }).strict()),
+    problems: z.array(
+      z
+        .object({
+          seq: z.number().int(),
+          kind: z.enum(["sequence_gap", "broken_link", "hash_mismatch", "format_marker", "checkpoint_signature", "checkpoint_mismatch", "head_behind_checkpoint"]),
+          message: z.string(),
+        })
+        .strict(),
+    ),
+    checkpoints: z
+      .object({
+        checked: z.number().int().describe("checkpoints compared with the record at their seq"),
+        archived: z.number().int().describe("checkpoints of records archived since"),
+        newest: z.object({ seq: z.number().int(), hash: z.string(), time: isoTime }).strict().nullable(),
+      })
+      .strict(),
+    unreadable: z.array(z.string()).describe("lines of the broker's checkpoint files that are not checkpoints (verification fails)"),
   })
   .strict()
   .openapi("AuditVerification");
+
+export const AuditCheckpoint = z
+  .object({
+    seq: z.number().int().min(1),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    time: z.string().min(1).max(64),
+    key_id: z.string().min(1).max(64),
+    signature: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/),
+  })
+  .strict()
+  .openapi("AuditCheckpoint");
+
+export const AuditVerifyRequest = z.object({ checkpoints: z.array(AuditCheckpoint).max(1000) }).strict().openapi("AuditVerifyRequest");
+
+export const CheckpointKey = z
+  .object({ key_id: z.string(), public_key_pem: z.string().describe("Ed25519 public key, SPKI PEM") })
+  .strict()
+  .openapi("CheckpointKey");
+
+export const AuditArchiveRequest = z
+  .object({
+    through_seq: z.number().int().min(1).describe("last_seq of the exported segment's trailer"),
+    records_sha256: z.string().regex(/^[0-9a-f]{64}$/).describe("records_sha256 of the exported segment's trailer"),
+  })
+  .strict()
+  .openapi("AuditArchiveRequest");
+
+export const AuditArchived = z
+  .object({ archived: z.number().int(), anchor: z.object({ seq: z.number().int(), hash: z.string() }).strict() })
+  .strict()
+  .openapi("AuditArchived");
 
 export const Health = z.object({ status: z.literal("ok") }).strict().openapi("Health");
 

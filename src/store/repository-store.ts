@@ -4,6 +4,7 @@
  * read (`storageError`), and implements what really differs: the audit append's path, readiness
  * probes and closing.
  */
+import type { ChainKey } from "../audit/chain.js";
 import type { AuditEntry, AuditRecord, Lease, OperatorRecord, ServerCredential, ServerRecord } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import { assertionRepository, type AssertionRepository } from "./repositories/assertions.js";
@@ -53,7 +54,23 @@ export function createRepositories(db: SqlExecutor, tables: StoreTables, options
 export abstract class RepositoryStore implements Store {
   abstract readonly dialect: Store["dialect"];
 
+  private chainKey: ChainKey | undefined;
+
   constructor(protected readonly repositories: Repositories) {}
+
+  useAuditChainKey(key: ChainKey): void {
+    this.chainKey = key;
+  }
+
+  /** The chain key, or the refusal every append gets without one (fail closed: no unkeyed record). */
+  protected requireChainKey(): ChainKey {
+    if (!this.chainKey) throw new BrokerError("audit_unavailable", "the audit chain key is not loaded: no audit record can be written");
+    return this.chainKey;
+  }
+
+  archiveAudit(throughSeq: number, anchor: { key: string; value: string }) {
+    return this.guard("archiveAudit", () => this.repositories.audit.archiveThrough(throughSeq, anchor));
+  }
 
   /** Any failure that is not already a BrokerError, as the dialect reads it (conflict or storage_unavailable). */
   protected abstract storageError(operation: string, error: unknown): BrokerError;

@@ -9,6 +9,7 @@
  * Misuse by the caller (an argument no valid call would pass) rejects with a TypeError. Every
  * listing has the order its JSDoc states, the same on both dialects.
  */
+import type { ChainKey } from "../audit/chain.js";
 import type {
   AuditEntry,
   AuditRecord,
@@ -182,6 +183,17 @@ export interface Store {
    * nothing) otherwise.
    */
   appendAudit(entries: AuditEntry[], leases?: Lease[]): Promise<AuditRecord[]>;
+  /**
+   * The key appendAudit chains with (audit/chain.ts). Until it is set every append rejects with
+   * `audit_unavailable`: an unkeyed record is never written. Copied; safe to call again (restarted
+   * committer threads receive it too).
+   */
+  useAuditChainKey(key: ChainKey): void;
+  /**
+   * Deletes the audit records up to `throughSeq` and stores `anchor` (a broker_meta row, see
+   * audit/chain-format.ts) in the same transaction; resolves with how many records were deleted.
+   */
+  archiveAudit(throughSeq: number, anchor: { key: string; value: string }): Promise<number>;
   /** Ascending seq, at most `filter.limit`. */
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Streams every record in seq order, in pages. */

@@ -9,6 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chainHash, GENESIS_HASH } from "../../src/audit/chain.js";
 import { verifyChain } from "../../src/audit/verify.js";
+import { KEYED_FROM_START, TEST_CHAIN_KEY } from "../helpers/chain-key.js";
 import type { AuditEntry, AuditRecord, Lease, ServerCredential, ServerRecord } from "../../src/domain.js";
 import { BrokerError } from "../../src/errors.js";
 import { type SecretWrite, type SigningKeyRow, type Store } from "../../src/store/store.js";
@@ -141,6 +142,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
     beforeEach(async () => {
       subject = await open();
       store = subject.store;
+      store.useAuditChainKey(TEST_CHAIN_KEY);
     });
 
     afterEach(async () => {
@@ -698,10 +700,10 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(first[0]?.prevHash).toBe(GENESIS_HASH);
         expect(first[1]?.prevHash).toBe(first[0]?.hash);
         expect(second[0]).toMatchObject({ seq: 3, prevHash: first[1]?.hash, requestId: "r3", outcome: "denied" });
-        expect(second[0]?.hash).toBe(chainHash(first[1]!.hash, 3, entry({ requestId: "r3", outcome: "denied" })));
+        expect(second[0]?.hash).toBe(chainHash(TEST_CHAIN_KEY, first[1]!.hash, 3, entry({ requestId: "r3", outcome: "denied" })));
         const stored = await allAudit(store);
         expect(stored).toEqual([...first, ...second]);
-        expect(await verifyChain(store.auditPages(2))).toMatchObject({ ok: true, checked: 3, head: { seq: 3, hash: second[0]?.hash } });
+        expect(await verifyChain(store.auditPages(2), KEYED_FROM_START)).toMatchObject({ ok: true, checked: 3, head: { seq: 3, hash: second[0]?.hash } });
       });
 
       it("returns [] and writes nothing for an empty batch", async () => {
@@ -730,7 +732,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         const next = await store.appendAudit([entry({ requestId: "after" })], [lease("l-new")]);
         expect(next[0]?.seq).toBe(2);
         expect(await store.getLease("l-new")).toBeDefined();
-        expect((await verifyChain(store.auditPages(10))).ok).toBe(true);
+        expect((await verifyChain(store.auditPages(10), KEYED_FROM_START)).ok).toBe(true);
       });
 
       describe("queries", () => {
