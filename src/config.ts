@@ -25,6 +25,11 @@ const database = z
   .string()
   .refine((value) => value.startsWith("sqlite:") || /^postgres(ql)?:\/\//.test(value), "database must be sqlite:PATH or a postgres:// URL");
 
+/** Default of `lease.retention`: a week of ended leases stays listable (`?all=true`) for investigations. */
+const DEFAULT_LEASE_RETENTION = 7 * 86400;
+/** Default of `lease.purge_interval`. */
+const DEFAULT_PURGE_INTERVAL = 10 * 60;
+
 /** Default of `events.max_streams_per_server`. */
 const DEFAULT_MAX_STREAMS_PER_SERVER = 10;
 
@@ -39,9 +44,16 @@ const configSchema = z
     token_ttl: duration.default(15 * 60),
     signing_key_overlap: duration.default(60 * 60),
     lease: z
-      .object({ default_ttl: duration.default(15 * 60), max_ttl: duration.default(24 * 3600) })
+      .object({
+        default_ttl: duration.default(15 * 60),
+        max_ttl: duration.default(24 * 3600),
+        /** How long an ended (expired or revoked) lease is kept before the purge job deletes it, seconds. */
+        retention: duration.default(DEFAULT_LEASE_RETENTION),
+        /** Time between two runs of the lease purge job (on whichever broker runs it), seconds. */
+        purge_interval: duration.default(DEFAULT_PURGE_INTERVAL),
+      })
       .strict()
-      .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600 }),
+      .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600, retention: DEFAULT_LEASE_RETENTION, purge_interval: DEFAULT_PURGE_INTERVAL }),
     rate_limit: z
       .object({
         per_second: z.number().positive().default(5),

@@ -53,6 +53,11 @@ export function createRepositories(db: SqlExecutor, tables: StoreTables, options
   return options.decorate ? options.decorate(repositories) : repositories;
 }
 
+/** Absent, or with a positive integer limit; anything else is the caller's misuse, not a storage failure. */
+function isPageRequest(page: PageRequest<unknown> | undefined): boolean {
+  return page === undefined || (Number.isInteger(page.limit) && page.limit >= 1);
+}
+
 export abstract class RepositoryStore implements Store {
   abstract readonly dialect: Store["dialect"];
 
@@ -86,6 +91,7 @@ export abstract class RepositoryStore implements Store {
     return this.guard("getServer", () => this.repositories.servers.get(id));
   }
   listServers(page?: PageRequest<string>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
     return this.guard("listServers", () => this.repositories.servers.list(page));
   }
   setServerDisabled(id: string, disabledAt: number | null) {
@@ -115,6 +121,7 @@ export abstract class RepositoryStore implements Store {
     return this.guard("operatorByTokenHash", () => this.repositories.operators.byTokenHash(tokenHash));
   }
   listOperators(page?: PageRequest<string>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
     return this.guard("listOperators", () => this.repositories.operators.list(page));
   }
   revokeOperator(name: string, now: number) {
@@ -132,6 +139,7 @@ export abstract class RepositoryStore implements Store {
     return this.guard("getSecretMetadata", () => this.repositories.secrets.metadata(path));
   }
   listSecrets(prefix: string, page?: PageRequest<string>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
     return this.guard("listSecrets", () => this.repositories.secrets.list(prefix, page));
   }
   getEncryptedVersion(path: string, version: number) {
@@ -161,6 +169,7 @@ export abstract class RepositoryStore implements Store {
     return this.guard("getLease", () => this.repositories.leases.get(id));
   }
   listLeases(filter: LeaseFilter, page?: PageRequest<LeaseSortKey>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
     return this.guard("listLeases", () => this.repositories.leases.list(filter, page));
   }
   extendLease(id: string, expiresAt: number) {
@@ -175,6 +184,7 @@ export abstract class RepositoryStore implements Store {
     return this.guard("countActiveLeases", () => this.repositories.leases.countActive(now));
   }
   purgeEndedLeases(endedBefore: number, limit: number) {
+    if (!isPageRequest({ limit })) return Promise.reject(new TypeError(`a purge limit must be a positive integer, not ${limit}`));
     return this.guard("purgeEndedLeases", () => this.repositories.leases.purgeEnded(endedBefore, limit));
   }
 

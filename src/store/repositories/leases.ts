@@ -1,5 +1,5 @@
 /** Leases: a server's time-limited hold on a secret version. */
-import { and, asc, eq, gt, inArray, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { Lease, LeaseSortKey, PageRequest } from "../../domain.js";
 import { allColumns, assignments, insertInto, pageLimit, startsWith, whereAll } from "../sql/build.js";
 import type { Row, SqlExecutor } from "../sql/executor.js";
@@ -88,7 +88,7 @@ export function leaseRepository(db: SqlExecutor, t: StoreTables): LeaseRepositor
       // be revoked): either time before the cutoff means it ended before. Each side has an index.
       const ended = or(lt(l.expiresAt, endedBefore), lt(l.revokedAt, endedBefore));
       const batch = sql`select ${l.id} from ${l} where ${ended}${pageLimit({ limit })}`;
-      return db.run(sql`delete from ${l} where ${inArray(l.id, batch)}`);
+      return db.run(sql`delete from ${l} where ${l.id} in (${batch})`);
     },
   };
 }
