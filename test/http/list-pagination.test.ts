@@ -128,6 +128,16 @@ describe("list routes answer bounded pages with a cursor", () => {
     expect(pages.map((page) => page.length)).toEqual([55, 55]);
   });
 
+  it("GET /v1/audit/events says next_cursor null on its last page too, and its cursor continues where the page ended", async () => {
+    const all = await b.admin<{ events: Array<{ seq: number }>; next_cursor: string | null }>("GET", "/v1/audit/events?limit=1000");
+    const count = all.body.events.length;
+    expect(count).toBeGreaterThan(100);
+    expect(all.body.next_cursor).toBeNull();
+    expect((await b.admin<Listing>("GET", `/v1/audit/events?limit=${count}`)).body.next_cursor).toBeNull();
+    const { pages } = await allPages("/v1/audit/events?limit=50", "events");
+    expect(pages.flat()).toEqual(all.body.events);
+  });
+
   const encoded = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
   it.each([
     ["limit over 1000", "limit", "/v1/admin/leases?limit=1001"],
