@@ -173,7 +173,8 @@ export interface Store {
   /**
    * Deletes at most `limit` leases that ended (expired, or were revoked) before `endedBefore` (ms),
    * in one statement; returns how many it deleted. A lease is deleted once: concurrent purges
-   * never both count the same lease.
+   * never both count the same lease. A dynamic credential's lease (external lease id) that expired
+   * without being revoked is kept: its backend lease may still be alive.
    */
   purgeEndedLeases(endedBefore: number, limit: number): Promise<number>;
 

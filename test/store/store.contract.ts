@@ -687,10 +687,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         await store.insertLease(lease("revoked-after-cutoff", { expiresAt: T0 + 60 * MINUTE, revokedAt: cutoff + 1, revokeReason: "test" }));
         await store.insertLease(lease("active", { expiresAt: T0 + 60 * MINUTE }));
         for (let i = 0; i < 5; i++) await store.insertLease(lease(`old-${i}`, { expiresAt: T0 + i }));
+        // A dynamic credential revoked long ago is forgotten; one that expired unrevoked keeps its backend lease id.
+        await store.insertLease(lease("dynamic-revoked", { expiresAt: T0 + 60 * MINUTE, revokedAt: T0 + 1, revokeReason: "test", externalLeaseId: "database/creds/ro/a" }));
+        await store.insertLease(lease("dynamic-expired", { expiresAt: T0 + MINUTE, externalLeaseId: "database/creds/ro/b" }));
         expect(await store.purgeEndedLeases(cutoff, 4)).toBe(4);
-        expect(await store.purgeEndedLeases(cutoff, 4)).toBe(3);
+        expect(await store.purgeEndedLeases(cutoff, 4)).toBe(4);
         expect(await store.purgeEndedLeases(cutoff, 4)).toBe(0);
-        expect((await store.listLeases({})).map((l) => l.id).sort()).toEqual(["active", "expired-at-cutoff", "revoked-after-cutoff"]);
+        expect((await store.listLeases({})).map((l) => l.id).sort()).toEqual(["active", "dynamic-expired", "expired-at-cutoff", "revoked-after-cutoff"]);
       });
     });
 

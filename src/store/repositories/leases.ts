@@ -1,5 +1,5 @@
 /** Leases: a server's time-limited hold on a secret version. */
-import { and, asc, eq, gt, isNull, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, isNotNull, isNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { Lease, LeaseSortKey, PageRequest } from "../../domain.js";
 import { allColumns, assignments, insertInto, pageLimit, startsWith, whereAll } from "../sql/build.js";
 import type { Row, SqlExecutor } from "../sql/executor.js";
@@ -87,7 +87,10 @@ export function leaseRepository(db: SqlExecutor, t: StoreTables): LeaseRepositor
       // A lease ends when it expires or, earlier, when it is revoked (only an unexpired lease can
       // be revoked): either time before the cutoff means it ended before. Each side has an index.
       const ended = or(lt(l.expiresAt, endedBefore), lt(l.revokedAt, endedBefore));
-      const batch = sql`select ${l.id} from ${l} where ${ended}${pageLimit({ limit })}`;
+      // A dynamic credential that expired unrevoked may still live in its backend (its lease there
+      // can be longer): its row keeps the backend lease id until a revocation has run.
+      const forgettable = or(isNull(l.externalLeaseId), isNotNull(l.revokedAt));
+      const batch = sql`select ${l.id} from ${l} where ${and(ended, forgettable)}${pageLimit({ limit })}`;
       return db.run(sql`delete from ${l} where ${l.id} in (${batch})`);
     },
   };
