@@ -34,6 +34,7 @@ interface CursorCodec<Key> {
 
 const name = z.string().min(1).max(1024);
 
+/** Lease listings (`GET /v1/leases`, `GET /v1/admin/leases`): issue time (ms), then lease id. */
 export const leaseCursor: CursorCodec<LeaseSortKey> = {
   listing: "leases",
   parts: z.tuple([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), name]).transform(([issuedAt, id]) => ({ issuedAt, id })),
@@ -45,8 +46,11 @@ function nameCursor(listing: string): CursorCodec<string> {
   return { listing, parts: z.tuple([name]).transform(([key]) => key), toParts: (key) => [key] };
 }
 
+/** `GET /v1/admin/servers`: by server id. */
 export const serverCursor = nameCursor("servers");
+/** `GET /v1/admin/operators`: by operator name. */
 export const operatorCursor = nameCursor("operators");
+/** `GET /v1/admin/secrets`: by secret path. */
 export const secretCursor = nameCursor("secrets");
 
 /** The page the request asks for; throws `invalid_request` for a bad limit or cursor. */

@@ -86,30 +86,29 @@ export class JobRunner {
     if (!(this.lockTtlMs >= 3) || !(this.pollMs > 0)) throw new TypeError("lockTtlMs and pollMs must be positive");
   }
 
-  /** Looks for due jobs now and then every `pollMs` until {@link stop}. */
+  /**
+   * Looks for due jobs now and then every `pollMs` until {@link stop}. A poll does not wait for the
+   * runs it starts: a long run of one job never delays another job's turn.
+   */
   start(): void {
     if (this.stopped || this.timer) return;
     const poll = () => {
-      this.runDue()
-        .catch((error: unknown) => this.deps.logger.error({ err: describe(error) }, "job runner poll failed"))
-        .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(poll, this.pollMs).unref();
-        });
+      this.runDue().catch((error: unknown) => this.deps.logger.error({ err: describe(error) }, "job runner poll failed"));
+      if (!this.stopped) this.timer = setTimeout(poll, this.pollMs).unref();
     };
     this.timer = setTimeout(poll, 0).unref();
   }
 
   /**
    * Tries every job that is not already running here: runs those that are due and whose lock it
-   * takes, and resolves once they finished. A storage failure while taking a lock skips that job
-   * (it is tried again at the next poll).
+   * takes, and resolves once those runs finished. A job already running here (from an earlier
+   * call) is skipped at once. A storage failure while taking a lock skips that job (it is tried
+   * again at the next poll).
    */
   async runDue(): Promise<JobAttempt[]> {
     return Promise.all(
       this.jobs.map((job) => {
-        const current = this.running.get(job.name);
-        if (current) return current.done.then((): JobAttempt => ({ job: job.name, ran: false }));
-        if (this.stopped) return Promise.resolve<JobAttempt>({ job: job.name, ran: false });
+        if (this.stopped || this.running.has(job.name)) return Promise.resolve<JobAttempt>({ job: job.name, ran: false });
         const controller = new AbortController();
         const done = this.attempt(job, controller).finally(() => this.running.delete(job.name));
         this.running.set(job.name, { controller, done });

@@ -168,6 +168,25 @@ describe("job runner", () => {
     expect(await second).toEqual([{ job: "sample", ran: true, outcome: "ok" }]);
   });
 
+  it("skips a job already running here at once, so a long run never holds up another job's turn", async () => {
+    const slow = gatedJob("slow");
+    const quick = countingJob("quick", MINUTE);
+    const a = runner([slow.job, quick.job], "broker-a");
+    const first = a.runDue();
+    await waitFor("the slow run", () => slow.runs.length === 1);
+    now = T0 + MINUTE;
+    expect(await a.runDue()).toEqual([
+      { job: "slow", ran: false },
+      { job: "quick", ran: true, outcome: "ok" },
+    ]);
+    expect(quick.state.runs).toBe(2);
+    slow.runs[0]!.finish();
+    expect(await first).toEqual([
+      { job: "slow", ran: true, outcome: "ok" },
+      { job: "quick", ran: true, outcome: "ok" },
+    ]);
+  });
+
   it("refuses jobs without a valid name or interval (misuse)", () => {
     const { job } = countingJob();
     expect(() => runner([job, job], "x")).toThrow(TypeError);
