@@ -29,6 +29,10 @@ const database = z
 /** Defaults of `audit.checkpoint_every` (records) and `audit.checkpoint_interval` (seconds). */
 const DEFAULT_CHECKPOINT_EVERY = 1000;
 const DEFAULT_CHECKPOINT_INTERVAL = 300;
+/** Default of `lease.retention`: a week of ended leases stays listable (`?all=true`) for investigations. */
+const DEFAULT_LEASE_RETENTION = 7 * 86400;
+/** Default of `lease.purge_interval`. */
+const DEFAULT_PURGE_INTERVAL = 10 * 60;
 
 /** Default of `events.max_streams_per_server`. */
 const DEFAULT_MAX_STREAMS_PER_SERVER = 10;
@@ -44,9 +48,16 @@ const configSchema = z
     token_ttl: duration.default(15 * 60),
     signing_key_overlap: duration.default(60 * 60),
     lease: z
-      .object({ default_ttl: duration.default(15 * 60), max_ttl: duration.default(24 * 3600) })
+      .object({
+        default_ttl: duration.default(15 * 60),
+        max_ttl: duration.default(24 * 3600),
+        /** How long an ended (expired or revoked) lease is kept before the purge job deletes it, seconds. */
+        retention: duration.default(DEFAULT_LEASE_RETENTION),
+        /** Time between two runs of the lease purge job (on whichever broker runs it), seconds. */
+        purge_interval: duration.default(DEFAULT_PURGE_INTERVAL),
+      })
       .strict()
-      .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600 }),
+      .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600, retention: DEFAULT_LEASE_RETENTION, purge_interval: DEFAULT_PURGE_INTERVAL }),
     rate_limit: z
       .object({
         per_second: z.number().positive().default(5),

@@ -18,6 +18,8 @@ import { openStore } from "./store/open.js";
 import type { Store } from "./store/store.js";
 import { createAuth } from "./wiring/auth.js";
 import { createEvents } from "./wiring/events.js";
+import { createJobs } from "./wiring/jobs.js";
+import type { JobRunner } from "./jobs/runner.js";
 import { serveHttp } from "./wiring/listen.js";
 import { loadPolicies } from "./wiring/policy.js";
 import { createAppDeps } from "./wiring/services.js";
@@ -45,6 +47,8 @@ export interface RunningBroker {
   deps: AppDeps;
   store: Store;
   policy: PolicyHolder;
+  /** The background jobs' runner (started; stopped by close). */
+  jobs: JobRunner;
   /** Reloads policies (SIGHUP) and audits the outcome. */
   reloadPolicies(): ReloadOutcome;
   close(): Promise<void>;
@@ -107,6 +111,8 @@ async function startOpened(
   const http = await serveHttp(deps, config.listen);
   // Watch only once serving: a start that fails part-way leaves no watcher behind.
   const stopWatching = options.watchPolicies === false ? () => {} : policy.watch();
+  const jobs = createJobs({ config, store, logger, metrics, clock });
+  jobs.start();
   auth.identity.issuer = config.public_url ?? http.url;
   logger.info({ url: http.url, database: config.database.startsWith("sqlite:") ? config.database : "postgres" }, "credbroker listening");
 
@@ -115,9 +121,12 @@ async function startOpened(
     deps,
     store,
     policy: policy.holder,
+    jobs,
     reloadPolicies: () => policy.reload(),
     async close() {
       stopWatching();
+      // Before the store closes: a running job finishes its step and hands its lock back.
+      await jobs.stop();
       await http.close();
       await audit.drain();
       // After the last request's record: the clean-shutdown checkpoint covers everything written.

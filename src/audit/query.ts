@@ -31,8 +31,9 @@ export class AuditQueries {
   ) {}
 
   /**
-   * One page of records in `order` (default oldest first); `next_cursor` is set when more may
-   * follow, and `cursor` continues in the same order (after it ascending, before it descending).
+   * One page of records in `order` (default oldest first); `next_cursor` is set when more follow
+   * (null on the last page, like every list route), and `cursor` continues in the same order
+   * (after it ascending, before it descending).
    */
   async page(
     filter: Omit<AuditFilter, "limit" | "afterSeq" | "beforeSeq"> & { limit?: number; cursor?: number },
@@ -40,9 +41,11 @@ export class AuditQueries {
     const { cursor, ...rest } = filter;
     const limit = Math.min(Math.max(filter.limit ?? 100, 1), MAX_PAGE);
     const continued = cursor === undefined ? {} : filter.order === "desc" ? { beforeSeq: cursor } : { afterSeq: cursor };
-    const events = await this.store.queryAudit({ ...rest, ...continued, limit });
+    // One record more than the page: it says whether another page follows.
+    const read = await this.store.queryAudit({ ...rest, ...continued, limit: limit + 1 });
+    const events = read.slice(0, limit);
     const last = events.at(-1);
-    return { events, nextCursor: events.length === limit && last ? String(last.seq) : null };
+    return { events, nextCursor: read.length > limit && last ? String(last.seq) : null };
   }
 
   /** Every matching record, page by page (exports). */

@@ -9,6 +9,9 @@ import { BACKEND_KINDS } from "../backends/backend.js";
 
 const isoTime = z.string().describe("ISO 8601 time (UTC)");
 
+/** Every list answer's continuation (see http/pagination.ts). */
+const nextCursor = z.string().nullable().describe("pass as ?cursor= for the next page; null on the last page");
+
 export const ErrorBody = z
   .object({
     error: z
@@ -94,7 +97,7 @@ export const Lease = z
   .strict()
   .openapi("Lease");
 
-export const LeaseList = z.object({ leases: z.array(Lease) }).strict().openapi("LeaseList");
+export const LeaseList = z.object({ leases: z.array(Lease), next_cursor: nextCursor }).strict().openapi("LeaseList");
 
 export const RenewAnswer = z
   .object({ lease_id: z.string(), lease_ttl: z.number().int(), renewable: z.boolean(), expires_at: isoTime })
@@ -118,7 +121,7 @@ export const ServerRegistered = z
   .strict()
   .openapi("ServerRegistered");
 
-export const ServerList = z.object({ servers: z.array(Server) }).strict().openapi("ServerList");
+export const ServerList = z.object({ servers: z.array(Server), next_cursor: nextCursor }).strict().openapi("ServerList");
 
 export const CredentialsRotated = z
   .object({ client_id: z.string(), client_secret: z.string().nullable().describe("the new secret, shown once; null when a public key was replaced") })
@@ -158,7 +161,7 @@ export const ListedSecret = z
   .strict()
   .openapi("ListedSecret");
 
-export const SecretList = z.object({ secrets: z.array(ListedSecret) }).strict().openapi("SecretList");
+export const SecretList = z.object({ secrets: z.array(ListedSecret), next_cursor: nextCursor }).strict().openapi("SecretList");
 
 export const SecretDetail = z
   .object({
@@ -177,7 +180,7 @@ export const LeasesRevoked = z.object({ revoked: z.number().int(), lease_ids: z.
 
 export const Operator = z.object({ name: z.string(), role: z.string(), created_at: isoTime, revoked: z.boolean() }).strict().openapi("Operator");
 
-export const OperatorList = z.object({ operators: z.array(Operator) }).strict().openapi("OperatorList");
+export const OperatorList = z.object({ operators: z.array(Operator), next_cursor: nextCursor }).strict().openapi("OperatorList");
 
 export const OperatorCreated = z.object({ name: z.string(), role: z.string(), token: z.string().describe("shown once") }).strict().openapi("OperatorCreated");
 
@@ -225,7 +228,7 @@ export const AuditEvent = z
   .openapi("AuditEvent");
 
 export const AuditPage = z
-  .object({ events: z.array(AuditEvent), next_cursor: z.string().nullable().describe("pass as ?cursor= for the next page; null at the end") })
+  .object({ events: z.array(AuditEvent), next_cursor: nextCursor })
   .strict()
   .openapi("AuditPage");
 

@@ -1,6 +1,6 @@
 /** Operator tokens for humans: create (token shown once), list, revoke, and authenticate a bearer token. */
-import type { OperatorRecord, RequestMeta } from "../domain.js";
-import { isValidOperatorName } from "../domain.js";
+import type { OperatorRecord, Page, PageRequest, RequestMeta } from "../domain.js";
+import { isValidOperatorName, pageOf } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
@@ -34,8 +34,9 @@ export class OperatorService {
     return { operator, token };
   }
 
-  list(): Promise<OperatorRecord[]> {
-    return this.deps.store.listOperators();
+  /** One page of operators ordered by name (revoked ones included). */
+  async list(page: PageRequest<string>): Promise<Page<OperatorRecord, string>> {
+    return pageOf(await this.deps.store.listOperators({ ...page, limit: page.limit + 1 }), page.limit, (operator) => operator.name);
   }
 
   async revoke(actor: Actor, name: string, meta: RequestMeta): Promise<void> {
