@@ -89,6 +89,7 @@ async function startOpened(
   });
   const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auth, policy, mounts, events, scrapeToken, clock });
   opened.push(() => audit.drain());
+  opened.push(() => deps.refusals.close());
 
   const http = await serveHttp(deps, config.listen);
   // Watch only once serving: a start that fails part-way leaves no watcher behind.
@@ -105,6 +106,8 @@ async function startOpened(
     async close() {
       stopWatching();
       await http.close();
+      // The counts of refusals still in their window, before the audit trail closes.
+      await deps.refusals.close();
       await audit.drain();
       await events.close();
       await mounts.close();

@@ -5,7 +5,7 @@
  */
 import { tokenReference } from "../audit/record.js";
 import { ClientSecretHasher } from "../auth/client-secret.js";
-import { RateLimiter } from "../auth/rate-limit.js";
+import { BudgetLimiter, MemoryCounters, RateLimiter } from "../auth/rate-limit.js";
 import { SigningKeys } from "../auth/signing-keys.js";
 import { TokenService } from "../auth/tokens.js";
 import type { BrokerConfig } from "../config.js";
@@ -38,6 +38,8 @@ export interface AuthWiring {
   identity: IssuerIdentity;
   tokens: TokenService;
   limiter: RateLimiter;
+  /** Every route's budget per source address (`rate_limit.requests`). */
+  requestLimiter: BudgetLimiter;
   /** Hashes client secrets for storage and for verification. */
   secretHasher: ClientSecretHasher;
   /** The HMAC reference of a token that audit records carry instead of the token. */
@@ -62,7 +64,9 @@ export async function createAuth(deps: AuthWiringDeps): Promise<AuthWiring> {
     ttlSeconds: config.token_ttl,
     clock,
   });
+  const counters = new MemoryCounters();
   const limiter = new RateLimiter({
+    counters,
     ratePerSecond: config.rate_limit.per_second,
     burst: config.rate_limit.burst,
     maxFailures: config.rate_limit.max_failures,
@@ -70,5 +74,6 @@ export async function createAuth(deps: AuthWiringDeps): Promise<AuthWiring> {
     lockoutSeconds: config.rate_limit.lockout,
     clock,
   });
-  return { signingKeys, identity, tokens, limiter, secretHasher: new ClientSecretHasher(deps.clientSecretKey), tokenRef };
+  const requestLimiter = new BudgetLimiter(counters, { ratePerSecond: config.rate_limit.requests.per_second, burst: config.rate_limit.requests.burst }, clock);
+  return { signingKeys, identity, tokens, limiter, requestLimiter, secretHasher: new ClientSecretHasher(deps.clientSecretKey), tokenRef };
 }
