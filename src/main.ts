@@ -77,7 +77,7 @@ async function startOpened(
   });
   const policy = await loadPolicies({ config, store, audit, metrics, logger, clock });
   const clientSecretKey = await sealedMeta.getOrCreate("client_secret_hmac_key", 32);
-  const auth = await createAuth({ config, store, envelope, auditKey, clientSecretKey, clock });
+  const auth = await createAuth({ config, store, logger, envelope, auditKey, clientSecretKey, clock });
   const mounts = await createMountTable(config.mounts, { local: new LocalBackend(store, envelope, clock), logger, metrics, clock });
   opened.push(() => mounts.close());
   const events = await createEvents({ config, store, mounts, logger, clock });
