@@ -41,13 +41,22 @@ export interface RateCounters {
   recordSuccess(key: string): Promise<void>;
 }
 
-/** A token-bucket take over a bucket's state: the tokens left after it, or the seconds to wait. */
-export function takeFrom(state: { tokens: number; updatedAt: number } | undefined, budget: Budget, cost: number, now: number): { tokens: number; waitSeconds: number } {
+/**
+ * A token-bucket take over a bucket's state: the tokens left after it, and when refused the time
+ * until the tokens are there (`waitMs`) and the same in whole seconds (>= 1, for Retry-After).
+ */
+export function takeFrom(
+  state: { tokens: number; updatedAt: number } | undefined,
+  budget: Budget,
+  cost: number,
+  now: number,
+): { tokens: number; waitMs: number; waitSeconds: number } {
   const needed = Math.min(cost, budget.burst);
   // A clock behind the bucket's (another broker's) refills nothing rather than draining it.
   const refilled = state === undefined ? budget.burst : Math.min(budget.burst, state.tokens + (Math.max(0, now - state.updatedAt) / 1000) * budget.ratePerSecond);
-  if (refilled >= needed) return { tokens: refilled - needed, waitSeconds: 0 };
-  return { tokens: refilled, waitSeconds: Math.max(1, Math.ceil((needed - refilled) / budget.ratePerSecond)) };
+  if (refilled >= needed) return { tokens: refilled - needed, waitMs: 0, waitSeconds: 0 };
+  const waitMs = Math.ceil(((needed - refilled) / budget.ratePerSecond) * 1000);
+  return { tokens: refilled, waitMs, waitSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
 }
 
 interface Bucket {

@@ -40,14 +40,16 @@ export class SharedCounters implements RateCounters {
   async take(key: string, budget: Budget, cost: number, now: number): Promise<number> {
     const refused = this.refusedUntil.get(key);
     if (refused !== undefined) {
+      // Until then the shared bucket holds less than one token, whatever other brokers do.
       if (refused > now) return Math.max(1, Math.ceil((refused - now) / 1000));
       this.refusedUntil.delete(key);
     }
     try {
       if (await this.store.takeRateTokens(key, budget, cost, now)) return 0;
-      const wait = takeFrom(await this.store.getRateBucket(key), budget, cost, now).waitSeconds || 1;
-      this.remember(key, now + wait * 1000);
-      return wait;
+      const { waitMs, waitSeconds } = takeFrom(await this.store.getRateBucket(key), budget, cost, now);
+      // The bucket may have refilled between the two queries: then there is nothing to remember.
+      if (waitMs > 0) this.remember(key, cost, now + waitMs);
+      return Math.max(1, waitSeconds);
     } catch (error) {
       if (now - this.lastFallbackLog >= FALLBACK_LOG_INTERVAL_MS) {
         this.lastFallbackLog = now;
@@ -70,7 +72,9 @@ export class SharedCounters implements RateCounters {
     return this.store.clearAuthFailures(key);
   }
 
-  private remember(key: string, until: number): void {
+  private remember(key: string, cost: number, until: number): void {
+    // Only a refusal of a single request is remembered: a costlier take refused says nothing of a cheaper one.
+    if (cost > 1) return;
     if (this.refusedUntil.size >= this.maxKeys) this.refusedUntil.clear();
     this.refusedUntil.set(key, until);
   }
