@@ -26,7 +26,7 @@ const database = z
   .refine((value) => value.startsWith("sqlite:") || /^postgres(ql)?:\/\//.test(value), "database must be sqlite:PATH or a postgres:// URL");
 
 /** Default of `rate_limit.requests`: per source address, every route but the probes. */
-const DEFAULT_REQUEST_BUDGET = { per_second: 100, burst: 1000 };
+const DEFAULT_REQUEST_BUDGET = { per_second: 200, burst: 10_000 };
 const requestBudget = z
   .object({ per_second: z.number().positive().default(DEFAULT_REQUEST_BUDGET.per_second), burst: z.number().int().positive().default(DEFAULT_REQUEST_BUDGET.burst) })
   .strict();

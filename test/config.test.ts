@@ -99,7 +99,7 @@ describe("rate limits", () => {
       max_failures: 10,
       failure_window: 300,
       lockout: 900,
-      requests: { per_second: 100, burst: 1000 },
+      requests: { per_second: 200, burst: 10_000 },
       refusal_window: 60,
       refusals_recorded: 1,
     });
@@ -107,7 +107,7 @@ describe("rate limits", () => {
 
   it("take CREDBROKER_RATE_LIMIT__* overrides, one key at a time", () => {
     const config = loadConfig(undefined, { CREDBROKER_RATE_LIMIT__REQUESTS__BURST: "50", CREDBROKER_RATE_LIMIT__REFUSAL_WINDOW: "5m" });
-    expect(config.rate_limit.requests).toEqual({ per_second: 100, burst: 50 });
+    expect(config.rate_limit.requests).toEqual({ per_second: 200, burst: 50 });
     expect(config.rate_limit.refusal_window).toBe(300);
   });
 
