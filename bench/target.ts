@@ -138,7 +138,7 @@ async function startBenchBrokerIn(dir: string, spec: BrokerSpec): Promise<Runnin
   const { client_secret: clientSecret } = await call<{ client_secret: string }>(broker.url, "/v1/admin/servers", { token: adminToken, body: { id: BENCH_SERVER_ID } });
   // A key beside the secret, so the token scenarios can compare client_secret with private_key_jwt.
   const assertionKey = generateKeyPairSync("ed25519");
-  await call(broker.url, `/v1/admin/servers/${BENCH_SERVER_ID}/rotate-credentials`, { token: adminToken, body: { public_jwk: assertionKey.publicKey.export({ format: "jwk" }) } });
+  await call(broker.url, `/v1/admin/servers/${BENCH_SERVER_ID}/rotate-credentials`, { token: adminToken, body: { public_jwk: assertionKey.publicKey.export({ format: "jwk" }), mode: "add" } });
   const assertionKeyPem = assertionKey.privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   const secrets: Record<string, string> = {};
   for (const name of secretNames) {

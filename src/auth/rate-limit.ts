@@ -29,10 +29,11 @@ export interface LockoutPolicy {
 export interface RateCounters {
   /**
    * Takes `cost` tokens (1 or more; more than `burst` counts as `burst`) from `key`'s bucket.
-   * Resolves 0 when allowed, else the whole seconds (>= 1) to wait before `cost` tokens are there;
-   * a refused take takes nothing. A key never seen before starts with a full bucket.
+   * Gives 0 when allowed, else the whole seconds (>= 1) to wait before `cost` tokens are there;
+   * a refused take takes nothing. A key never seen before starts with a full bucket. Counters in
+   * memory answer at once (a number), those in a database with a promise.
    */
-  take(key: string, budget: Budget, cost: number, now: number): Promise<number>;
+  take(key: string, budget: Budget, cost: number, now: number): number | Promise<number>;
   /** Seconds left of `key`'s lockout, or 0 when it is not locked out. */
   lockedFor(key: string, now: number): Promise<number>;
   /** Counts one failure of `key`; the failure that reaches `maxFailures` in the window starts a lockout. */
@@ -81,12 +82,7 @@ export class MemoryCounters implements RateCounters {
 
   constructor(private readonly maxKeys = 100_000) {}
 
-  take(key: string, budget: Budget, cost: number, now: number): Promise<number> {
-    return Promise.resolve(this.takeNow(key, budget, cost, now));
-  }
-
-  /** {@link take} without the promise. */
-  private takeNow(key: string, budget: Budget, cost: number, now: number): number {
+  take(key: string, budget: Budget, cost: number, now: number): number {
     const existing = this.buckets.get(key);
     const outcome = takeFrom(existing, budget, cost, now);
     if (existing) {
@@ -156,7 +152,7 @@ export class RateLimiter {
   }
 
   /** Takes one token for `key`; resolves 0 when allowed, else the seconds to wait. */
-  take(key: string): Promise<number> {
+  async take(key: string): Promise<number> {
     return this.counters.take(key, this.budget, 1, this.clock());
   }
 
@@ -184,8 +180,8 @@ export class BudgetLimiter {
     if (!(budget.ratePerSecond > 0) || !(budget.burst >= 1)) throw new TypeError("a budget needs ratePerSecond > 0 and burst >= 1");
   }
 
-  /** Takes `cost` (default 1) from `key`'s bucket; resolves 0 when allowed, else the seconds to wait. */
-  take(key: string, cost = 1): Promise<number> {
+  /** Takes `cost` (default 1) from `key`'s bucket: 0 when allowed, else the seconds to wait (a promise when the counters live in a database). */
+  take(key: string, cost = 1): number | Promise<number> {
     return this.counters.take(key, this.budget, cost, this.clock());
   }
 }
