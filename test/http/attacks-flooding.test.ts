@@ -7,7 +7,9 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { BudgetLimiter, MemoryCounters } from "../../src/auth/rate-limit.js";
 import type { AuditRecord } from "../../src/domain.js";
+import { requestRateLimit } from "../../src/http/middleware/rate-limit.js";
 import { openStore } from "../../src/store/open.js";
 import { expectBrokerError, expectOAuthError, rawRequest, requestIdOf, startAttackTarget, type AttackTarget } from "../helpers/attack-kit.js";
 import type { TestBroker } from "../helpers/broker.js";
@@ -152,5 +154,14 @@ describe("error bodies stay bounded", () => {
     expect(error.denied_omitted).toBe(90);
     const records = (await target.tb.broker.store.queryAudit({ limit: 1_000_000 })).filter((record) => record.requestId === requestIdOf(response));
     expect(records.filter((record) => record.action === "secret.read" && record.outcome === "denied")).toHaveLength(100);
+  });
+});
+
+describe("the rate-limit middleware's options", () => {
+  it("are checked when it is created", () => {
+    expect(() => requestRateLimit({ limiter: undefined as never })).toThrow(TypeError);
+    expect(() => new BudgetLimiter(new MemoryCounters(), { ratePerSecond: 0, burst: 10 })).toThrow(TypeError);
+    expect(() => new BudgetLimiter(new MemoryCounters(), { ratePerSecond: 1, burst: 0 })).toThrow(TypeError);
+    expect(requestRateLimit({ limiter: new BudgetLimiter(new MemoryCounters(), { ratePerSecond: 1, burst: 1 }) }).name).toBe("requestRateLimitMiddleware");
   });
 });
