@@ -185,7 +185,8 @@ describe("npm pack, then npm install -g and npm i @credbroker/client from the ta
     writeFileSync(join(consumer(), "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
     npm(["install", client.file], consumer());
   }, 600_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Over 100 MB of installed files: removing them takes a while on a busy machine.
+  afterAll(() => rmSync(dir, { recursive: true, force: true }), 300_000);
 
   it("packs both packages clean: built code and types, no sources, tests or bench, engines set", () => {
     for (const { files, manifest } of [broker, client]) {
@@ -200,6 +201,15 @@ describe("npm pack, then npm install -g and npm i @credbroker/client from the ta
   });
 
   it("puts credbroker on the PATH", () => expectVersionOnPath(pathEnv));
+
+  it("initialises a store with the installed broker: its SQLite driver was built and its migrations came along", async () => {
+    const config = join(dir, "credbroker.yaml");
+    writeFileSync(config, "listen: 127.0.0.1:0\ndatabase: sqlite:./db/credbroker.db\npolicies: ./policies\nmaster_key_file: ./master.key\n");
+    const result = await spawnByName("credbroker", ["init", "--config", config, "--json"], pathEnv);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as { admin_token: string }).admin_token).toMatch(/^cbo_/);
+  });
 
   it("runs the README's mcpServers entry shape: credbroker run by name, secrets injected", () => expectRunByName(pathEnv));
 
