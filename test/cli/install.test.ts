@@ -19,7 +19,7 @@ const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 const CLIENT_DIR = join(ROOT, "packages", "client");
 /** The TypeScript 7 release the client's declarations are checked with. */
 const TYPESCRIPT_7 = "7.0.2";
-/** The client alone (with jose) is about 0.5 MB installed; the broker is over 100 MB. */
+/** The client alone (with jose) is about 0.5 MB installed; the broker about 100 MB. */
 const CLIENT_INSTALL_LIMIT_BYTES = 1024 * 1024;
 
 const POLICY = 'servers:\n  analytics-mcp:\n    allow:\n      - secrets: ["db/analytics-ro"]\n        actions: [read]\n';
@@ -52,7 +52,7 @@ interface Packed {
   file: string;
   /** Paths inside the package, e.g. `dist/index.js`. */
   files: string[];
-  manifest: { engines?: Record<string, string>; dependencies?: Record<string, string>; exports?: unknown };
+  manifest: { engines?: Record<string, string>; dependencies?: Record<string, string>; publishConfig?: Record<string, string> };
 }
 
 /** `npm pack` of the package in `dir` into `destination`; `scripts: false` packs what is built already. */
@@ -185,7 +185,7 @@ describe("npm pack, then npm install -g and npm i @credbroker/client from the ta
     writeFileSync(join(consumer(), "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
     npm(["install", client.file], consumer());
   }, 600_000);
-  // Over 100 MB of installed files: removing them takes a while on a busy machine.
+  // About 100 MB of installed files: removing them takes a while on a busy machine.
   afterAll(() => rmSync(dir, { recursive: true, force: true }), 300_000);
 
   it("packs both packages clean: built code and types, no sources, tests or bench, engines set", () => {
@@ -198,6 +198,9 @@ describe("npm pack, then npm install -g and npm i @credbroker/client from the ta
     // `credbroker run` belongs to the broker: the client carries the SDK only.
     expect(client.files.filter((file) => !/^dist\/[a-z-]+\.(js|d\.ts)$/.test(file)).sort()).toEqual(["README.md", "package.json"]);
     expect(client.manifest.dependencies).toEqual({ jose: broker.manifest.dependencies?.jose });
+    expect(client.manifest.publishConfig).toEqual({ access: "public" });
+    // The MCP SDK is the client's optional peer; the broker runs without it.
+    expect(Object.keys(broker.manifest.dependencies ?? {})).not.toContain("@modelcontextprotocol/sdk");
   });
 
   it("puts credbroker on the PATH", () => expectVersionOnPath(pathEnv));
