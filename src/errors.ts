@@ -22,6 +22,7 @@ export type ErrorCode =
   | "too_many_streams"
   | "audit_unavailable"
   | "backend_unavailable"
+  | "rotation_failed"
   | "storage_unavailable"
   | "not_initialised"
   | "internal";
@@ -45,6 +46,8 @@ const defaultStatus: Record<ErrorCode, number> = {
   too_many_streams: 429,
   audit_unavailable: 503,
   backend_unavailable: 503,
+  // The target system answered and refused a rotation step (a bad gateway, not the caller's fault).
+  rotation_failed: 502,
   storage_unavailable: 503,
   not_initialised: 503,
   internal: 500,
