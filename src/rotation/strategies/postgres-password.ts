@@ -169,9 +169,19 @@ async function asAdmin(context: Context, sql: string): Promise<void> {
 async function withClient<T>(context: Context, user: string, password: string, purpose: "admin" | "test", work: (client: pg.Client) => Promise<T>): Promise<T> {
   const { options } = context;
   const url = new URL(options.connectionUrl);
-  url.username = encodeURIComponent(user);
   const timeoutMs = options.connectTimeoutSeconds * 1000;
-  const client = new pg.Client({ connectionString: url.toString(), password, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  // Explicit fields rather than connectionString, whose parse would override the password.
+  const sslmode = url.searchParams.get("sslmode");
+  const client = new pg.Client({
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port === "" ? 5432 : Number(url.port),
+    database: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined,
+    user,
+    password,
+    ssl: sslmode === "require" ? { rejectUnauthorized: false } : sslmode === "verify-ca" || sslmode === "verify-full" ? true : undefined,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+  });
   client.on("error", () => undefined);
   const abort = () => void client.end().catch(() => undefined);
   context.signal.addEventListener("abort", abort, { once: true });
