@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 
-import { hasStagedRotation, isWritable, type StagedVersion } from "../backends/backend.js";
+import { hasStagedRotation, isCaching, isWritable, type BackendValue, type StagedVersion } from "../backends/backend.js";
 import { BrokerError } from "../errors.js";
 import type { RotationContext } from "./strategy.js";
 
@@ -24,13 +24,23 @@ export interface Held {
 }
 
 /**
+ * The current version as the backend has it now: a remote mount's cache is dropped first, since
+ * a rotation deciding on a stale version would overwrite or misjudge another writer's version.
+ */
+export function readCurrent(context: Pick<HolderContext, "holder">): Promise<BackendValue | undefined> {
+  const { backend, location } = context.holder;
+  if (isCaching(backend)) backend.invalidate(location);
+  return backend.read(location);
+}
+
+/**
  * Keeps `candidate` as the rotation's pending value (or the value kept by an earlier run of
  * create: the first one wins) and stages it where the backend can. Answers the kept value.
  */
 export async function holdPending(context: HolderContext, candidate: Buffer): Promise<{ value: Buffer; held: Held }> {
   const { backend, location } = context.holder;
   const value = await context.pending.keep(context.rotationId, candidate);
-  const current = await backend.read(location);
+  const current = await readCurrent(context);
   const baseVersion = current?.version ?? 0;
   if (hasStagedRotation(backend)) {
     const staged = await backend.stagePending(location, value, context.rotationId);
@@ -66,7 +76,7 @@ export async function publish(context: HolderContext, held: Held, value: Buffer)
     return held.staged.version;
   }
   if (!isWritable(backend)) throw new BrokerError("invalid_request", `secret ${context.secretPath} is on mount ${backend.mount}, which cannot store new versions`);
-  const current = await backend.read(location);
+  const current = await readCurrent(context);
   if (current !== undefined && current.version > held.baseVersion) {
     if (sameBytes(current.bytes, value)) return current.version;
     throw new BrokerError("conflict", `secret ${context.secretPath} got version ${current.version} from elsewhere during the rotation; roll it back and rotate again`);

@@ -1,5 +1,5 @@
 import type { HookStep } from "../policy/rotation-options.js";
-import { pendingValue, type HolderContext } from "./holder.js";
+import { pendingValue, readCurrent, type HolderContext } from "./holder.js";
 
 /**
  * What `command` and `webhook` hand to an operator's program or receiver at each step: a JSON
@@ -25,6 +25,6 @@ export function hookContext(context: HolderContext, step: HookStep): HookContext
  */
 export async function hookValue(context: HolderContext, step: HookStep): Promise<Buffer | undefined> {
   if (step === "set" || step === "test") return pendingValue(context);
-  if (step === "rollback") return (await context.holder.backend.read(context.holder.location))?.bytes;
+  if (step === "rollback") return (await readCurrent(context))?.bytes;
   return undefined;
 }

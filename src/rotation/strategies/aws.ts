@@ -3,7 +3,7 @@ import * as z from "zod";
 import { hasManagedRotation, hasStagedRotation, isWritable, type BackendVersionInfo, type SecretBackend } from "../../backends/backend.js";
 import { BrokerError } from "../../errors.js";
 import { generateValue } from "../generate-value.js";
-import { discardHeld, heldState, holdPending, pendingValue, publish, verifyStaged } from "../holder.js";
+import { discardHeld, heldState, holdPending, pendingValue, publish, readCurrent, verifyStaged } from "../holder.js";
 import { heldSchema, readState } from "../state.js";
 import type { RotationContext, RotationStrategy, StepState } from "../strategy.js";
 
@@ -99,7 +99,7 @@ async function newValue(context: Context): Promise<Buffer> {
   const generated = generateValue(context.options.generate).toString("ascii");
   const { key } = context.options;
   if (key === undefined) return Buffer.from(generated, "ascii");
-  const current = await context.holder.backend.read(context.holder.location);
+  const current = await readCurrent(context);
   let map: Record<string, unknown> = {};
   if (current !== undefined) {
     try {

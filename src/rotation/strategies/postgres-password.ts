@@ -5,7 +5,7 @@ import { BrokerError } from "../../errors.js";
 import type { PostgresPasswordOptions, PostgresValueFormat } from "../../policy/rotation-options.js";
 import { postgresRoleProblem } from "../../policy/rotation-options.js";
 import { generateValue } from "../generate-value.js";
-import { heldState, holdPending, pendingValue, publish, type Held } from "../holder.js";
+import { heldState, holdPending, pendingValue, publish, readCurrent, type Held } from "../holder.js";
 import { quoteIdentifier, quoteLiteral, scramVerifier } from "../sql.js";
 import { heldSchema, readState } from "../state.js";
 import type { RetiringStrategy, RotationContext, StepState } from "../strategy.js";
@@ -37,7 +37,7 @@ export const postgresPasswordStrategy: RetiringStrategy<"postgres-password"> = {
   async create(context) {
     const { options } = context;
     for (const role of options.roles) checkRole(role);
-    const current = await context.holder.backend.read(context.holder.location);
+    const current = await readCurrent(context);
     const currentUser = current === undefined ? undefined : userOf(options, current.bytes);
     const [first, second] = options.roles;
     const role = second !== undefined && currentUser === first ? second : first;
@@ -92,7 +92,7 @@ export const postgresPasswordStrategy: RetiringStrategy<"postgres-password"> = {
       return;
     }
     // One role: finish has not run, so the current version still holds the password consumers use.
-    const current = await context.holder.backend.read(context.holder.location);
+    const current = await readCurrent(context);
     const restored = current === undefined ? "NULL" : quoteLiteral(scramVerifier(passwordOf(context.options, current.bytes)));
     await asAdmin(context, `ALTER ROLE ${quoted} WITH PASSWORD ${restored}`);
   },

@@ -2,7 +2,7 @@ import * as z from "zod";
 
 import { BrokerError } from "../../errors.js";
 import { generateValue } from "../generate-value.js";
-import { heldState, holdPending, pendingValue, publish } from "../holder.js";
+import { heldState, holdPending, pendingValue, publish, readCurrent } from "../holder.js";
 import { heldSchema, readState } from "../state.js";
 import type { RotationContext, RotationStrategy, StepState } from "../strategy.js";
 
@@ -27,7 +27,7 @@ export const vaultKvStrategy: RotationStrategy<"vault-kv"> = {
 
   async create(context) {
     checkVault(context);
-    const current = await context.holder.backend.read(context.holder.location);
+    const current = await readCurrent(context);
     const map = current === undefined ? {} : kvMap(context, current.bytes);
     for (const [key, spec] of Object.entries(context.options.keys)) map[key] = generateValue(spec).toString("ascii");
     const { held } = await holdPending(context, Buffer.from(JSON.stringify(map), "utf8"));
@@ -40,7 +40,7 @@ export const vaultKvStrategy: RotationStrategy<"vault-kv"> = {
 
   async test(context, state) {
     const { held } = parse(state, "test");
-    const current = await context.holder.backend.read(context.holder.location);
+    const current = await readCurrent(context);
     if ((current?.version ?? 0) !== held.baseVersion) {
       throw new BrokerError("conflict", `secret ${context.secretPath} got version ${current?.version ?? 0} from elsewhere during the rotation; roll it back and rotate again`);
     }
