@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
 import { describe, expect, it } from "vitest";
 
 import { loadPolicySources } from "../../src/policy/load.js";
@@ -253,5 +256,14 @@ describe("postgresRoleProblem", () => {
     ["é".repeat(32), "a role name is at most 63 bytes (PostgreSQL would truncate it to another name)"],
   ])("%j", (name, problem) => {
     expect(postgresRoleProblem(name)).toBe(problem);
+  });
+});
+
+describe("documented rotation rules", () => {
+  const root = resolve(import.meta.dirname, "../..");
+  it.each(["docs/rotation.md", "docs/policy.md"])("the rotation examples in %s pass policy check", (file) => {
+    const blocks = [...readFileSync(resolve(root, file), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1]!).filter((block) => block.startsWith("rotation:"));
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const block of blocks) expect(policyOf(block, file).rotation.length).toBeGreaterThan(0);
   });
 });
