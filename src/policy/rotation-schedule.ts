@@ -79,3 +79,19 @@ export function shortestCronIntervalSeconds(expression: string): number | undefi
   }
   return shortest;
 }
+
+/**
+ * Whether some run of `expression` starts within `window`, both read in `timeZone`, sampled over
+ * the first 1000 runs from 2001-01-01. A cron schedule whose runs all fall outside its window
+ * would never rotate.
+ *
+ * @throws whatever cron-parser throws for an invalid expression or zone (validate first).
+ */
+export function cronRunsInWindow(expression: string, timeZone: string, window: RotationWindow): boolean {
+  const runs = CronExpressionParser.parse(expression, { tz: timeZone, currentDate: SAMPLE_START });
+  for (let count = 0; count < SAMPLE_MAX_RUNS && runs.hasNext(); count++) {
+    const run = runs.next();
+    if (inWindow(window, run.getHours() * 60 + run.getMinutes())) return true;
+  }
+  return false;
+}

@@ -5,7 +5,7 @@ import { parseCidr } from "./cidr.js";
 import { formatDuration } from "./duration.js";
 import { validateGlob } from "./glob.js";
 import { strategySchema, type StrategyConfig } from "./rotation-options.js";
-import { parseWindow, shortestCronIntervalSeconds, timeZoneProblem } from "./rotation-schedule.js";
+import { cronRunsInWindow, parseWindow, shortestCronIntervalSeconds, timeZoneProblem } from "./rotation-schedule.js";
 import { duration, strictMap } from "./schema-parts.js";
 import { ADMIN_ROLE, APPROVAL_ACTIONS, OPERATOR_PERMISSIONS, SERVER_ACTIONS } from "./types.js";
 
@@ -163,6 +163,16 @@ const rotation = strictMap({
       }
       if (typeof value.notify_before === "number" && value.notify_before >= seconds) {
         ctx.addIssue({ code: "custom", path: ["notify_before"], message: `notify_before ${formatDuration(value.notify_before)} must be shorter than the interval (${described})` });
+      }
+    }
+    const zone = value.timezone ?? DEFAULT_TIME_ZONE;
+    if (typeof value.cron === "string" && typeof value.window === "object" && value.window !== null && timeZoneProblem(zone) === undefined) {
+      try {
+        if (!cronRunsInWindow(value.cron, zone, value.window)) {
+          ctx.addIssue({ code: "custom", path: ["window"], message: `no run of cron ${JSON.stringify(value.cron)} starts within the window (in ${zone}), so it would never rotate` });
+        }
+      } catch {
+        // the cron field reports its own problem
       }
     }
     const strategy = value.strategy as StrategyConfig | undefined;

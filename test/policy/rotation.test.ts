@@ -58,6 +58,11 @@ describe("policy check: rotation rules, each problem at file:line:column", () =>
       [`${F}:5:13 rotation[0].window: invalid window "2-5": expected HH:MM-HH:MM (24-hour), such as 02:00-05:00 or 22:00-04:00`],
     ],
     [
+      "a cron whose runs all fall outside the window (read in the rule's time zone)",
+      yaml("rotation:", '  - secrets: ["prod/db"]', '    cron: "0 3 * * *"', "    timezone: America/New_York", '    window: "08:00-09:00"', "    strategy: { generate: {} }"),
+      [`${F}:5:13 rotation[0].window: no run of cron "0 3 * * *" starts within the window (in America/New_York), so it would never rotate`],
+    ],
+    [
       "hostile role name",
       rule(`{ postgres-password: ${PG}, role: 'app"; DROP ROLE admin; --' } }`),
       [`${F}:4:122 rotation[0].strategy.postgres-password.role: invalid role "app\\"; DROP ROLE admin; --": use letters, digits, "_", "$" and "-", starting with a letter or "_"`],

@@ -118,6 +118,15 @@ describe("aws: edge cases", () => {
     await expect(strategy.create(contextFor(p, randomUUID()))).rejects.toMatchObject({ code: "invalid_request" });
   });
 
+  it("an identity AWS refuses for the secret fails create with forbidden naming the mount", async () => {
+    server.denyAccess("db");
+    try {
+      await expect(strategy.create(contextFor(parts("{ aws: {} }"), randomUUID()))).rejects.toMatchObject({ code: "forbidden", message: expect.stringContaining("aws/") });
+    } finally {
+      server.allowAccess();
+    }
+  });
+
   it("Secrets Manager down fails create with backend_unavailable naming the mount", async () => {
     await server.setDown("refuse");
     try {

@@ -82,6 +82,17 @@ describe("vault-kv: edge cases", () => {
     await expect(strategy.create(contextFor(parts("local/app"), randomUUID()))).rejects.toMatchObject({ code: "invalid_request", message: expect.stringContaining("on local mount local") });
   });
 
+  it("a token Vault refuses for the path fails create with forbidden naming the mount", async () => {
+    const { token } = server.createToken({ rules: [{ path: "secret/data/other/*", capabilities: ["read", "create", "update"] }] });
+    const denied = await testMounts([{ path: "kv/", backend: "vault", address: server.url, auth: { token_env: "VAULT_TOKEN" } }], { env: { VAULT_TOKEN: token } });
+    try {
+      const p = { ...parts(), mounts: denied.table };
+      await expect(strategy.create(contextFor(p, randomUUID()))).rejects.toMatchObject({ code: "forbidden", message: expect.stringContaining("kv/") });
+    } finally {
+      await denied.close();
+    }
+  });
+
   it("Vault down fails create with backend_unavailable naming the mount", async () => {
     await server.setDown("refuse");
     try {
