@@ -187,6 +187,22 @@ describe("webhook: edge cases", () => {
     }
   });
 
+  it("an aborted step sends nothing and fails with backend_unavailable", async () => {
+    const receiver = await startReceiver(key, clock);
+    try {
+      const controller = new AbortController();
+      const options = optionsFromPolicy("webhook", `{ webhook: { url: "${receiver.url}", signing_key_secret: hooks/key } }`);
+      const parts = { secretPath: "rotated/app", mounts: mounts.table, options, pending: pendingValuesForTests(), clock, signal: controller.signal };
+      const rotationId = randomUUID();
+      const created = await strategy.create(contextFor(parts, rotationId));
+      controller.abort();
+      await expect(strategy.set(contextFor(parts, rotationId), created)).rejects.toMatchObject({ code: "backend_unavailable", message: expect.stringContaining("aborted") });
+      expect(receiver.requests).toHaveLength(0);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it("a signing key shorter than 32 bytes is refused before anything is sent", async () => {
     await mounts.local.write("hooks/short", Buffer.from("short"), { createdBy: "test" });
     const receiver = await startReceiver(key, clock);
