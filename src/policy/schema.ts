@@ -175,7 +175,8 @@ const rotation = strictMap({
         // the cron field reports its own problem
       }
     }
-    const strategy = value.strategy as StrategyConfig | undefined;
+    // `strategy` is only transformed when its options are valid; raw input has no `kind`.
+    const strategy: StrategyConfig | undefined = value.strategy;
     if (strategy?.kind === "postgres-password" && strategy.options.roles.length === 1 && typeof value.grace === "number") {
       ctx.addIssue({
         code: "custom",
