@@ -261,6 +261,10 @@ export abstract class RepositoryStore implements Store {
     return this.guard("clearAuthFailures", () => this.repositories.rateLimits.clearFailures(key));
   }
 
+  forgetIdleRateCounters(idleBefore: number, endedBefore: number, limit: number) {
+    return this.guard("forgetIdleRateCounters", () => this.repositories.rateLimits.forgetIdle(idleBefore, endedBefore, limit));
+  }
+
   // audit
   queryAudit(filter: AuditFilter) {
     return this.guard("queryAudit", () => this.repositories.audit.query(filter));

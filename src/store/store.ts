@@ -221,6 +221,11 @@ export interface Store {
   recordAuthFailure(key: string, policy: { maxFailures: number; failureWindowSeconds: number; lockoutSeconds: number }, now: number): Promise<void>;
   /** Forgets `key`'s failures; nothing when there are none. */
   clearAuthFailures(key: string): Promise<void>;
+  /**
+   * Deletes at most `limit` buckets last updated before `idleBefore` and at most `limit` failure
+   * rows whose lockout and window ended before `endedBefore`; returns how many rows went.
+   */
+  forgetIdleRateCounters(idleBefore: number, endedBefore: number, limit: number): Promise<number>;
 
   // audit
   /**

@@ -38,6 +38,13 @@ export interface RateLimitRepository {
   recordFailure(key: string, policy: FailurePolicy, now: number): Promise<void>;
   /** Forgets `key`'s failures. */
   clearFailures(key: string): Promise<void>;
+  /**
+   * Deletes counters that no longer change any answer: buckets last touched before `idleBefore`
+   * (the caller picks a time after which every bucket has refilled, so a deleted bucket and a
+   * missing one, which starts full, are the same) and failure rows whose lockout and counting
+   * window both ended before `endedBefore`. At most `limit` rows of each; returns how many went.
+   */
+  forgetIdle(idleBefore: number, endedBefore: number, limit: number): Promise<number>;
 }
 
 export function rateLimitRepository(db: SqlExecutor, t: StoreTables): RateLimitRepository {
@@ -93,6 +100,16 @@ export function rateLimitRepository(db: SqlExecutor, t: StoreTables): RateLimitR
     },
     async clearFailures(key) {
       await db.run(sql`delete from ${f} where ${eq(f.key, key)}`);
+    },
+    async forgetIdle(idleBefore, endedBefore, limit) {
+      // Bounded by key subqueries (neither dialect has DELETE ... LIMIT), so one run never holds a long write.
+      const buckets = await db.all(
+        sql`delete from ${b} where ${column(b.key.name)} in (select ${column(b.key.name)} from ${b} where ${b.updatedAt} < ${idleBefore} limit ${limit}) returning ${column(b.key.name)}`,
+      );
+      const failures = await db.all(
+        sql`delete from ${f} where ${column(f.key.name)} in (select ${column(f.key.name)} from ${f} where ${f.lockedUntil} < ${endedBefore} and ${f.windowStartedAt} < ${endedBefore} limit ${limit}) returning ${column(f.key.name)}`,
+      );
+      return buckets.length + failures.length;
     },
   };
 }
