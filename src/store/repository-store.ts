@@ -117,6 +117,12 @@ export abstract class RepositoryStore implements Store {
   revokeOperator(name: string, now: number) {
     return this.guard("revokeOperator", () => this.repositories.operators.revoke(name, now));
   }
+  getOperator(name: string) {
+    return this.guard("getOperator", () => this.repositories.operators.byName(name));
+  }
+  replaceOperatorToken(name: string, tokenHash: string, expiresAt: number | null) {
+    return this.guard("replaceOperatorToken", () => this.repositories.operators.replaceToken(name, tokenHash, expiresAt));
+  }
   countActiveOperators() {
     return this.guard("countActiveOperators", () => this.repositories.operators.countActive());
   }

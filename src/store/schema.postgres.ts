@@ -46,6 +46,7 @@ export const operators = pgTable("operators", {
   tokenHash: text("token_hash").notNull().unique(),
   createdAt: int8("created_at").notNull(),
   revokedAt: int8("revoked_at"),
+  expiresAt: int8("expires_at"),
 });
 
 export const secrets = pgTable("secrets", {

@@ -33,6 +33,7 @@ export const operators = sqliteTable("operators", {
   tokenHash: text("token_hash").notNull().unique(),
   createdAt: integer("created_at").notNull(),
   revokedAt: integer("revoked_at"),
+  expiresAt: integer("expires_at"),
 });
 
 export const secrets = sqliteTable("secrets", {

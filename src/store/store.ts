@@ -126,6 +126,14 @@ export interface Store {
   /** Ordered by name, without token hashes. */
   listOperators(): Promise<OperatorRecord[]>;
   revokeOperator(name: string, now: number): Promise<boolean>;
+  /** The operator of that name, revoked or not, without its token hash; undefined when there is none. */
+  getOperator(name: string): Promise<OperatorRecord | undefined>;
+  /**
+   * Replaces an active operator's token hash and expiry in one statement (the old token stops
+   * naming it at once); false when the operator is revoked or missing. A hash another operator
+   * holds throws conflict.
+   */
+  replaceOperatorToken(name: string, tokenHash: string, expiresAt: number | null): Promise<boolean>;
   countActiveOperators(): Promise<number>;
 
   // secrets (metadata for every path; encrypted versions for the local backend)

@@ -132,6 +132,16 @@ describe("the OpenAPI document at /v1/openapi.json", () => {
 
     await conforms("POST", "/v1/admin/operators", "/v1/admin/operators", admin({ name: "aud2", role: "auditor" }), 201);
     await conforms("GET", "/v1/admin/operators", "/v1/admin/operators", admin());
+    await conforms("POST", "/v1/admin/operators", "/v1/admin/operators", admin({ name: "aud3", role: "auditor", ttl: "30d" }), 201);
+    await conforms("POST", "/v1/admin/operators/{name}/rotate", "/v1/admin/operators/aud3/rotate", admin({ ttl: "1d" }));
+    await conforms("POST", "/v1/admin/operators/{name}/rotate", "/v1/admin/operators/ghost/rotate", admin(), 404);
+    await conforms("GET", "/v1/admin/whoami", "/v1/admin/whoami", admin());
+    await conforms("GET", "/v1/admin/status", "/v1/admin/status", admin());
+    await conforms("GET", "/v1/admin/status", "/v1/admin/status", {}, 401);
+    const { leases } = await conforms<{ leases: Array<{ lease_id: string; secret: string }> }>("GET", "/v1/admin/leases", "/v1/admin/leases?secret=app/key", admin());
+    expect(leases.length).toBeGreaterThan(0);
+    await conforms("POST", "/v1/admin/leases/{id}/renew", `/v1/admin/leases/${leases[0]!.lease_id}/renew`, admin({ increment: 60 }));
+    await conforms("POST", "/v1/admin/leases/{id}/renew", "/v1/admin/leases/no-such-lease/renew", admin(), 404);
 
     await conforms("POST", "/v1/admin/keys/rotate", "/v1/admin/keys/rotate?target=signing", admin());
     await conforms("GET", "/v1/admin/policy/explain", "/v1/admin/policy/explain?server=reader-mcp&secret=app/admin/x", admin());

@@ -249,11 +249,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
     });
 
     describe("operators", () => {
-      const operator = (name: string, tokenHash: string, role = "admin", createdAt = T0) => ({ name, role, tokenHash, createdAt, revokedAt: null });
+      const operator = (name: string, tokenHash: string, role = "admin", createdAt = T0, expiresAt: number | null = null) => ({ name, role, tokenHash, createdAt, revokedAt: null, expiresAt });
 
       it("finds an operator by token hash, without the hash; undefined for an unknown hash", async () => {
         await store.createOperator(operator("alice", "hash-a"));
-        expect(await store.operatorByTokenHash("hash-a")).toEqual({ name: "alice", role: "admin", createdAt: T0, revokedAt: null });
+        expect(await store.operatorByTokenHash("hash-a")).toEqual({ name: "alice", role: "admin", createdAt: T0, revokedAt: null, expiresAt: null });
         expect(await store.operatorByTokenHash("hash-unknown")).toBeUndefined();
       });
 
@@ -284,7 +284,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         await store.createOperator(operator("alice", "hash-a", "admin"));
         await store.revokeOperator("alice", T0 + 1);
         await store.createOperator(operator("alice", "hash-a2", "auditor", T0 + 2));
-        expect(await store.operatorByTokenHash("hash-a2")).toEqual({ name: "alice", role: "auditor", createdAt: T0 + 2, revokedAt: null });
+        expect(await store.operatorByTokenHash("hash-a2")).toEqual({ name: "alice", role: "auditor", createdAt: T0 + 2, revokedAt: null, expiresAt: null });
         expect(await store.operatorByTokenHash("hash-a")).toBeUndefined();
         expect(await store.countActiveOperators()).toBe(1);
       });
@@ -297,10 +297,32 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         await store.revokeOperator("bob", T0 + 1);
         const listed = await store.listOperators();
         expect(listed.map((o) => o.name)).toEqual(["alice", "bob", "carol"]);
-        expect(listed[1]).toEqual({ name: "bob", role: "auditor", createdAt: T0, revokedAt: T0 + 1 });
+        expect(listed[1]).toEqual({ name: "bob", role: "auditor", createdAt: T0, revokedAt: T0 + 1, expiresAt: null });
         for (const row of listed) expect(row).not.toHaveProperty("tokenHash");
         expect(await store.countActiveOperators()).toBe(2);
         expect(typeof (await store.countActiveOperators())).toBe("number");
+      });
+
+      it("keeps a token's expiry, and a revoked name taken over gets the new one", async () => {
+        await store.createOperator(operator("alice", "hash-a", "admin", T0, T0 + 1000));
+        expect(await store.getOperator("alice")).toEqual({ name: "alice", role: "admin", createdAt: T0, revokedAt: null, expiresAt: T0 + 1000 });
+        await store.revokeOperator("alice", T0 + 1);
+        await store.createOperator(operator("alice", "hash-a2", "admin", T0 + 2));
+        expect((await store.operatorByTokenHash("hash-a2"))?.expiresAt).toBeNull();
+        expect(await store.getOperator("nobody")).toBeUndefined();
+      });
+
+      it("replaces an active operator's token: the old hash names nobody, the new one names it; false when revoked or missing", async () => {
+        await store.createOperator(operator("alice", "hash-a", "security", T0, T0 + 1000));
+        expect(await store.replaceOperatorToken("alice", "hash-a2", T0 + 5000)).toBe(true);
+        expect(await store.operatorByTokenHash("hash-a")).toBeUndefined();
+        expect(await store.operatorByTokenHash("hash-a2")).toEqual({ name: "alice", role: "security", createdAt: T0, revokedAt: null, expiresAt: T0 + 5000 });
+        expect(await store.replaceOperatorToken("nobody", "hash-x", null)).toBe(false);
+        await store.revokeOperator("alice", T0 + 1);
+        expect(await store.replaceOperatorToken("alice", "hash-a3", null)).toBe(false);
+        expect(await store.operatorByTokenHash("hash-a3")).toBeUndefined();
+        await store.createOperator(operator("bob", "hash-b"));
+        expect((await brokerRejection(store.replaceOperatorToken("bob", "hash-a2", null))).code).toBe("conflict");
       });
 
       it("refuses a token hash another operator already holds with a BrokerError", async () => {

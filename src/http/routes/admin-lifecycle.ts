@@ -1,0 +1,79 @@
+/**
+ * Operator routes that change something's life: rotate an operator's token, renew any lease.
+ * Each checks one permission, as the other admin routes do.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Handler } from "hono";
+import { leaseToJson } from "../../leases/lease.js";
+import { parseDuration } from "../../policy/duration.js";
+import type { OperatorPermission } from "../../policy/types.js";
+import { validate } from "../body.js";
+import type { AppEnv } from "../context.js";
+import type { AppDeps } from "../deps.js";
+import { setHeader } from "../headers.js";
+import type { createAuthenticators } from "../middleware/authenticate.js";
+import { brokerApp, errors, json, jsonBody, operatorSecurity, route, type BrokerRoute } from "../openapi.js";
+import { operatorActor, pathParam, requestMeta } from "../request.js";
+import { Lease, OperatorRotated } from "../schemas.js";
+import { parseJsonOr400 } from "./secrets.js";
+
+const rotateOperator = z
+  .object({ ttl: z.string().max(32).optional().describe("the new token's lifetime from now (30d, 12h); without it the expiry stays as it was") })
+  .strict()
+  .openapi("RotateOperator");
+
+const renewLease = z
+  .object({ increment: z.number().int().positive().max(365 * 86400).optional().describe("seconds; at most the default lease ttl, never past the lease's max ttl") })
+  .strict()
+  .openapi("OperatorRenewLease");
+
+/** A body that may be left out entirely (an empty POST) or be a JSON object for `schema`. */
+async function optionalBody<T extends z.ZodType>(c: Parameters<Handler<AppEnv>>[0], schema: T): Promise<z.infer<T> | Record<string, never>> {
+  const text = await c.req.text();
+  return text.trim() === "" ? {} : validate(schema, parseJsonOr400(text));
+}
+
+export function adminLifecycleRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
+  const app = brokerApp();
+  const operatorRoute = (permission: OperatorPermission, definition: Omit<BrokerRoute, "security">, handler: Handler<AppEnv>) =>
+    route(app, { ...definition, security: operatorSecurity, description: `Needs the ${permission} permission.${definition.description ? ` ${definition.description}` : ""}` }, auth.requireOperator(permission), handler);
+
+  operatorRoute(
+    "operators",
+    {
+      method: "post",
+      path: "/v1/admin/operators/{name}/rotate",
+      summary: "Replace an operator's token: the new one is shown once, the old one is refused at once",
+      tags: ["admin: operators"],
+      request: { params: z.object({ name: z.string() }), body: jsonBody(rotateOperator, false) },
+      responses: { 200: json(OperatorRotated, "the new token, shown once"), ...errors(400, 401, 403, 404, 415, 503) },
+    },
+    async (c) => {
+      const body = await optionalBody(c, rotateOperator);
+      const ttlSeconds = "ttl" in body && body.ttl !== undefined ? parseDuration(body.ttl) : undefined;
+      const { operator, token } = await deps.operators.rotate(operatorActor(c), pathParam(c, "name"), requestMeta(c), ttlSeconds);
+      setHeader(c, "cache-control", "no-store");
+      return c.json({ name: operator.name, role: operator.role, token, expires_at: operator.expiresAt === null ? null : new Date(operator.expiresAt).toISOString() });
+    },
+  );
+
+  operatorRoute(
+    "revoke",
+    {
+      method: "post",
+      path: "/v1/admin/leases/{id}/renew",
+      summary: "Renew any server's active lease, as its server could: within its max ttl, while the policy still allows it",
+      description: "A grant with a source_cidr condition does not match here (the server's address is unknown): such a lease is renewed by its server.",
+      tags: ["admin: leases"],
+      request: { params: z.object({ id: z.string() }), body: jsonBody(renewLease, false) },
+      responses: { 200: json(Lease, "the renewed lease"), ...errors(400, 401, 403, 404, 409, 410, 415, 503) },
+    },
+    async (c) => {
+      const body = await optionalBody(c, renewLease);
+      const lease = await deps.leases.renewAsOperator(operatorActor(c), pathParam(c, "id"), "increment" in body ? body.increment : undefined, requestMeta(c));
+      return c.json(leaseToJson(lease, deps.clock()));
+    },
+  );
+
+  return app;
+}
