@@ -19,6 +19,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "server show": ["credbroker server show github-mcp --json"],
   "server disable": ["credbroker server disable github-mcp"],
   "server enable": ["credbroker server enable github-mcp"],
+  "server delete": ["credbroker server delete old-mcp --json"],
   "server rotate-credentials": ["credbroker server rotate-credentials github-mcp", "credbroker server rotate-credentials github-mcp --public-key new.pub --add"],
   "operator add": ["credbroker operator add alice --role security --ttl 30d --json"],
   "operator list": ["credbroker operator list"],

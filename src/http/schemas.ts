@@ -308,3 +308,8 @@ export const OperatorRotated = z
   .object({ name: z.string(), role: z.string(), token: z.string().describe("shown once"), expires_at: isoTime.nullable() })
   .strict()
   .openapi("OperatorRotated");
+
+export const ServerDeleted = z
+  .object({ id: z.string(), deleted: z.literal(true), leases_revoked: z.number().int(), credentials_revoked: z.number().int() })
+  .strict()
+  .openapi("ServerDeleted");

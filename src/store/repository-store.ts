@@ -91,6 +91,9 @@ export abstract class RepositoryStore implements Store {
   setTokensNotBefore(id: string, notBefore: number) {
     return this.guard("setTokensNotBefore", () => this.repositories.servers.setTokensNotBefore(id, notBefore));
   }
+  deleteServer(id: string, now: number) {
+    return this.guard("deleteServer", () => this.repositories.servers.markDeleted(id, now));
+  }
   addCredential(credential: ServerCredential) {
     return this.guard("addCredential", () => this.repositories.servers.addCredential(credential));
   }

@@ -81,6 +81,7 @@ export function cachedServers(inner: ServerRepository, cache = new RowCache<Serv
     create: (server) => writeThrough(() => cache.delete(server.id), () => inner.create(server)),
     setDisabled: (id, disabledAt) => writeThrough(() => cache.delete(id), () => inner.setDisabled(id, disabledAt)),
     setTokensNotBefore: (id, notBefore) => writeThrough(() => cache.delete(id), () => inner.setTokensNotBefore(id, notBefore)),
+    markDeleted: (id, now) => writeThrough(() => cache.delete(id), () => inner.markDeleted(id, now)),
   };
 }
 

@@ -22,6 +22,7 @@ export const servers = pgTable("servers", {
   createdAt: int8("created_at").notNull(),
   disabledAt: int8("disabled_at"),
   tokensNotBefore: int8("tokens_not_before"),
+  deletedAt: int8("deleted_at"),
 });
 
 export const serverCredentials = pgTable(

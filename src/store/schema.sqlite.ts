@@ -11,6 +11,7 @@ export const servers = sqliteTable("servers", {
   createdAt: integer("created_at").notNull(),
   disabledAt: integer("disabled_at"),
   tokensNotBefore: integer("tokens_not_before"),
+  deletedAt: integer("deleted_at"),
 });
 
 export const serverCredentials = sqliteTable(

@@ -100,6 +100,7 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
 
   // servers
+  /** Conflict when a live server has the id; a deleted server's id is taken over (its tokens_not_before kept). */
   createServer(server: ServerRecord): Promise<void>;
   getServer(id: string): Promise<ServerRecord | undefined>;
   /** Ordered by id. */
@@ -107,6 +108,12 @@ export interface Store {
   setServerDisabled(id: string, disabledAt: number | null): Promise<boolean>;
   /** Refuses every broker token of the server issued before `notBefore` (ms). */
   setTokensNotBefore(id: string, notBefore: number): Promise<boolean>;
+  /**
+   * Deletes a server: from now on getServer and listServers do not see it, it is disabled and
+   * every token issued before `now` is refused (kept when the id is registered again, which
+   * createServer then allows). False when there is no such live server.
+   */
+  deleteServer(id: string, now: number): Promise<boolean>;
   addCredential(credential: ServerCredential): Promise<void>;
   /** The server's unrevoked credentials, oldest first (ties by id); [] for an unknown server. */
   activeCredentials(serverId: string): Promise<ServerCredential[]>;

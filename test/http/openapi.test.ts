@@ -120,6 +120,9 @@ describe("the OpenAPI document at /v1/openapi.json", () => {
     await conforms("POST", "/v1/admin/servers/{id}/rotate-credentials", "/v1/admin/servers/other-mcp/rotate-credentials", admin());
     await conforms("POST", "/v1/admin/servers/{id}/disable", "/v1/admin/servers/other-mcp/disable", admin());
     await conforms("GET", "/v1/admin/servers/{id}", "/v1/admin/servers/ghost-mcp", admin(), 404);
+    await conforms("POST", "/v1/admin/servers", "/v1/admin/servers", admin({ id: "gone-mcp" }), 201);
+    await conforms("DELETE", "/v1/admin/servers/{id}", "/v1/admin/servers/gone-mcp", admin());
+    await conforms("DELETE", "/v1/admin/servers/{id}", "/v1/admin/servers/gone-mcp", admin(), 404);
 
     await conforms("POST", "/v1/admin/secrets", "/v1/admin/secrets", admin({ path: "app/generated", generate: 16, owner: "team-x" }), 201);
     await conforms("GET", "/v1/admin/secrets", "/v1/admin/secrets?prefix=app/", admin());

@@ -157,6 +157,19 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.getServer("nobody")).toBeUndefined();
       });
 
+      it("deletes a server: gone from get and list, its tokens refused from then on, even once its id is registered again", async () => {
+        await store.createServer(server("old-mcp", { description: "first" }));
+        await store.createServer(server("other-mcp"));
+        expect(await store.deleteServer("old-mcp", T0 + 5)).toBe(true);
+        expect(await store.deleteServer("old-mcp", T0 + 6), "already deleted").toBe(false);
+        expect(await store.deleteServer("nobody", T0 + 6)).toBe(false);
+        expect(await store.getServer("old-mcp")).toBeUndefined();
+        expect((await store.listServers()).map((s) => s.id)).toEqual(["other-mcp"]);
+        await store.createServer(server("old-mcp", { description: "second", createdAt: T0 + 10 }));
+        expect(await store.getServer("old-mcp")).toEqual(server("old-mcp", { description: "second", createdAt: T0 + 10, tokensNotBefore: T0 + 5 }));
+        expect((await brokerRejection(store.createServer(server("old-mcp")))).code, "a live server is not taken over").toBe("conflict");
+      });
+
       it("refuses a second server with the same id with conflict and keeps the first", async () => {
         await store.createServer(server("github-mcp"));
         const error = await brokerRejection(store.createServer(server("github-mcp", { description: "impostor" })));

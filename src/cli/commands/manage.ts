@@ -155,6 +155,15 @@ export function registerManageCommands(program: Command, output: (json: boolean)
       });
   }
   server
+    .command("delete <id>")
+    .description("delete a server: its tokens stop working and its leases and credentials are revoked at once; an admin may register the id again afresh")
+    .option("--json")
+    .action(async (id: string, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = await api().request<{ id: string; deleted: true; leases_revoked: number; credentials_revoked: number }>("DELETE", `v1/admin/servers/${enc(id)}`);
+      out.out(out.json ? JSON.stringify(result) : `deleted ${id}: ${result.leases_revoked} lease(s) and ${result.credentials_revoked} credential(s) revoked`);
+    });
+  server
     .command("rotate-credentials <id>")
     .description("replace the server's client secret, or with --public-key every credential it has; the old ones stop working at once")
     .option("--public-key <file>", "a public key (PEM or JWK) that replaces every credential of the server")

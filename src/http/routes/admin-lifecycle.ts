@@ -1,5 +1,6 @@
 /**
- * Operator routes that change something's life: rotate an operator's token, renew any lease.
+ * Operator routes that change something's life: rotate an operator's token, renew any lease,
+ * delete a server.
  * Each checks one permission, as the other admin routes do.
  */
 import { z } from "@hono/zod-openapi";
@@ -14,7 +15,7 @@ import { setHeader } from "../headers.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { brokerApp, errors, json, jsonBody, operatorSecurity, route, type BrokerRoute } from "../openapi.js";
 import { operatorActor, pathParam, requestMeta } from "../request.js";
-import { Lease, OperatorRotated } from "../schemas.js";
+import { Lease, OperatorRotated, ServerDeleted } from "../schemas.js";
 import { parseJsonOr400 } from "./secrets.js";
 
 const rotateOperator = z
@@ -72,6 +73,23 @@ export function adminLifecycleRoutes(deps: AppDeps, auth: ReturnType<typeof crea
       const body = await optionalBody(c, renewLease);
       const lease = await deps.leases.renewAsOperator(operatorActor(c), pathParam(c, "id"), "increment" in body ? body.increment : undefined, requestMeta(c));
       return c.json(leaseToJson(lease, deps.clock()));
+    },
+  );
+
+  operatorRoute(
+    "servers",
+    {
+      method: "delete",
+      path: "/v1/admin/servers/{id}",
+      summary: "Delete a server: its tokens are refused, its leases and credentials revoked, at once; an admin may register the id again",
+      tags: ["admin: servers"],
+      request: { params: z.object({ id: z.string() }) },
+      responses: { 200: json(ServerDeleted, "deleted"), ...errors(401, 403, 404, 503) },
+    },
+    async (c) => {
+      const id = pathParam(c, "id");
+      const result = await deps.servers.delete(operatorActor(c), id, requestMeta(c));
+      return c.json({ id, deleted: true as const, leases_revoked: result.leasesRevoked, credentials_revoked: result.credentialsRevoked });
     },
   );
 
