@@ -29,6 +29,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "secret list": ["credbroker secret list github/ --json"],
   "secret versions": ["credbroker secret versions github/token"],
   "secret get": ["credbroker secret get github/token --version 2"],
+  "secret rollback": ["credbroker secret rollback github/token --to 3"],
+  "secret destroy": ["credbroker secret destroy github/token --version 2 --json"],
   "secret delete": ["credbroker secret delete github/token"],
   "lease list": ["credbroker lease list --server github-mcp --all --limit 50"],
   "lease renew": ["credbroker lease renew 0f9c2b1e-... --increment 600"],

@@ -29,6 +29,8 @@ function reportFailure(json: boolean, code: string, message: string): void {
   process.stderr.write(json ? `${JSON.stringify({ error: { code, message } })}\n` : `credbroker: ${terminalSafe(message)}\n`);
 }
 
+const PROFILE_HELP = "the stored login to use (credbroker login --profile NAME); default: CREDBROKER_PROFILE, else default";
+
 /**
  * Every command of the CLI, registered but not run. `setExit` receives the exit status of a
  * command that keeps running after its action returns (dev, serve, run, audit query --follow).
@@ -37,7 +39,10 @@ export function buildProgram(json: boolean, setExit: (promise: Promise<number>) 
   const program = new Command("credbroker")
     .description("credential broker for MCP servers")
     .version(BROKER_VERSION)
-    .option("--profile <name>", "the stored login to use (credbroker login --profile NAME); default: CREDBROKER_PROFILE, else default")
+    .option("--profile <name>", PROFILE_HELP)
+    // Program options only before the command: otherwise the program's --version would take
+    // `secret get PATH --version 2` and print the release, exit 0, as if it were the value.
+    .enablePositionalOptions()
     .exitOverride()
     // With --json, commander's own prose is dropped: the failure is reported once, as JSON, below.
     .showHelpAfterError(!json)
@@ -55,6 +60,8 @@ export function buildProgram(json: boolean, setExit: (promise: Promise<number>) 
   program.commands.forEach(function everywhere(command: Command) {
     command.exitOverride();
     addExample(command);
+    // --profile after the command too (`credbroker whoami --profile prod`).
+    if (command.commands.length === 0) command.option("--profile <name>", PROFILE_HELP);
     command.commands.forEach(everywhere);
   });
   return program;

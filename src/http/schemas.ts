@@ -313,3 +313,10 @@ export const ServerDeleted = z
   .object({ id: z.string(), deleted: z.literal(true), leases_revoked: z.number().int(), credentials_revoked: z.number().int() })
   .strict()
   .openapi("ServerDeleted");
+
+export const SecretRolledBack = z
+  .object({ path: z.string(), version: z.number().int().describe("the new version, holding the value of `from`"), from: z.number().int() })
+  .strict()
+  .openapi("SecretRolledBack");
+
+export const SecretVersionDestroyed = z.object({ path: z.string(), version: z.number().int(), destroyed: z.literal(true) }).strict().openapi("SecretVersionDestroyed");

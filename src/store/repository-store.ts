@@ -134,6 +134,9 @@ export abstract class RepositoryStore implements Store {
   writeSecretVersion(write: SecretWrite) {
     return this.guard("writeSecretVersion", () => this.repositories.secrets.write(write));
   }
+  destroySecretVersion(path: string, version: number, now: number) {
+    return this.guard("destroySecretVersion", () => this.repositories.secrets.destroyVersion(path, version, now));
+  }
   getSecretMetadata(path: string) {
     return this.guard("getSecretMetadata", () => this.repositories.secrets.metadata(path));
   }

@@ -110,6 +110,7 @@ export function cachedSecrets(inner: SecretRepository): SecretRepository {
         },
         () => inner.delete(path, now),
       ),
+    destroyVersion: (path, version, now) => writeThrough(() => versions.delete(versionKey(path, version)), () => inner.destroyVersion(path, version, now)),
     rewrap: (path, version, expectedKeyId, keyId, wrappedKey) =>
       writeThrough(() => versions.delete(versionKey(path, version)), () => inner.rewrap(path, version, expectedKeyId, keyId, wrappedKey)),
   };

@@ -158,6 +158,12 @@ export interface Store {
   getCurrentEncryptedVersion(path: string): Promise<EncryptedVersion | undefined>;
   /** Oldest version first. */
   listVersions(path: string): Promise<SecretVersionInfo[]>;
+  /**
+   * Destroys one version of a live secret irreversibly (its ciphertext and wrapped key are
+   * emptied; the row stays, so the number is never reused). False when the secret is deleted or
+   * that version does not exist or is already destroyed.
+   */
+  destroySecretVersion(path: string, version: number, now: number): Promise<boolean>;
   /** Soft-deletes the metadata and destroys every version's ciphertext. */
   deleteSecret(path: string, now: number): Promise<boolean>;
   /** Undestroyed versions whose data key is wrapped by a key other than `keyId`, for re-wrapping: ordered by path, then version; at most `limit`. */

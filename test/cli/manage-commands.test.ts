@@ -62,6 +62,30 @@ describe("credbroker operator, server, lease commands", () => {
     expect([missing.code, errorOf(missing.stderr).code]).toEqual([1, "not_found"]);
   });
 
+  it("secret rollback and destroy print versions, never a value; destroyed versions read as not found", async () => {
+    for (const value of ["first-value-1", "second-value-2"]) expect((await cli(["secret", "put", "cli/rolled", "--value-stdin"], dev.env, value)).code).toBe(0);
+    const rolled = await cli(["secret", "rollback", "cli/rolled", "--to", "1", "--json"]);
+    expect(JSON.parse(rolled.stdout)).toEqual({ path: "cli/rolled", version: 3, from: 1 });
+    expect((await cli(["secret", "get", "cli/rolled"])).stdout).toBe("first-value-1\n");
+    const destroyed = await cli(["secret", "destroy", "cli/rolled", "--version", "2"]);
+    expect(destroyed.stdout.trim()).toBe("cli/rolled: version 2 destroyed");
+    for (const output of [rolled.stdout, destroyed.stdout]) expect(output).not.toMatch(/value-/);
+    const gone = await cli(["secret", "get", "cli/rolled", "--version", "2", "--json"]);
+    expect([gone.code, errorOf(gone.stderr).code, errorOf(gone.stderr).message]).toEqual([1, "not_found", "version 2 of cli/rolled was destroyed (not_found)"]);
+    const versions = JSON.parse((await cli(["secret", "versions", "cli/rolled", "--json"])).stdout) as Array<{ version: number; destroyed: boolean }>;
+    expect(versions.map((v) => v.destroyed)).toEqual([false, true, false]);
+    expect((await cli(["secret", "destroy", "cli/rolled", "--version", "two"])).code).toBe(2);
+    expect((await cli(["secret", "rollback", "cli/rolled"])).code).toBe(2);
+  });
+
+  it("server delete revokes everything the server held and hides it", async () => {
+    expect((await cli(["server", "add", "cli-doomed-mcp", "--json"])).code).toBe(0);
+    const deleted = await cli(["server", "delete", "cli-doomed-mcp", "--json"]);
+    expect(JSON.parse(deleted.stdout)).toEqual({ id: "cli-doomed-mcp", deleted: true, leases_revoked: 0, credentials_revoked: 1 });
+    expect((await cli(["server", "show", "cli-doomed-mcp"])).code).toBe(1);
+    expect((await cli(["server", "delete", "cli-doomed-mcp"])).code).toBe(1);
+  });
+
   it("lease renew extends a server's lease; list --limit shows at most that many, --json one array", async () => {
     expect((await cli(["secret", "put", "cli/key", "--generate", "16"])).code).toBe(0);
     const { client_secret } = JSON.parse((await cli(["server", "rotate-credentials", "cli-mcp", "--json"])).stdout) as { client_secret: string };

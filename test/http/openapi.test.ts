@@ -129,6 +129,9 @@ describe("the OpenAPI document at /v1/openapi.json", () => {
     await conforms("GET", "/v1/admin/secrets/{path}", "/v1/admin/secrets/app/generated", admin());
     await conforms("POST", "/v1/admin/secrets/read", "/v1/admin/secrets/read", admin({ path: "app/generated" }));
     await conforms("POST", "/v1/admin/secrets", "/v1/admin/secrets", admin({ path: "app/x", value: "a", generate: 10 }), 400);
+    await conforms("POST", "/v1/admin/secrets/{path}/rollback", "/v1/admin/secrets/app/generated/rollback", admin({ to: 1 }), 201);
+    await conforms("POST", "/v1/admin/secrets/{path}/destroy", "/v1/admin/secrets/app/generated/destroy", admin({ version: 1 }));
+    await conforms("POST", "/v1/admin/secrets/{path}/destroy", "/v1/admin/secrets/app/generated/destroy", admin({ version: 1 }), 404);
 
     await conforms("GET", "/v1/admin/leases", "/v1/admin/leases?server=reader-mcp&all=true", admin());
     await conforms("POST", "/v1/admin/leases/revoke", "/v1/admin/leases/revoke", admin({ secret: "app/json" }));

@@ -296,8 +296,30 @@ export function registerManageCommands(program: Command, output: (json: boolean)
       else process.stdout.write(result.encoding === "base64" ? Buffer.from(result.value, "base64") : `${result.value}\n`);
     });
   secret
+    .command("rollback <path>")
+    .description("write version N's value again as a new version (audited; the value is never printed)")
+    .requiredOption("--to <n>", "the version whose value comes back")
+    .option("--json")
+    .action(async (path: string, options: { to: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (!/^\d{1,9}$/.test(options.to) || Number(options.to) < 1) throw new CliError("--to takes a version number", 2);
+      const result = await api().request<{ path: string; version: number; from: number }>("POST", `v1/admin/secrets/${encPath(path)}/rollback`, { to: Number(options.to) });
+      out.out(out.json ? JSON.stringify(result) : `${path}: version ${result.version} now holds the value of version ${result.from}`);
+    });
+  secret
+    .command("destroy <path>")
+    .description("destroy one version irreversibly (local store, Vault KV v2; refused on AWS); reading it afterwards is not found")
+    .requiredOption("--version <n>", "the version to destroy")
+    .option("--json")
+    .action(async (path: string, options: { version: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (!/^\d{1,9}$/.test(options.version) || Number(options.version) < 1) throw new CliError("--version takes a version number", 2);
+      const result = await api().request<{ path: string; version: number; destroyed: true }>("POST", `v1/admin/secrets/${encPath(path)}/destroy`, { version: Number(options.version) });
+      out.out(out.json ? JSON.stringify(result) : `${path}: version ${result.version} destroyed`);
+    });
+  secret
     .command("delete <path>")
-    .description("delete a secret (soft: `secret restore` undoes it); its leases are revoked at once")
+    .description("delete a secret and destroy every version's value; its leases are revoked at once")
     .option("--json")
     .action(async (path: string, options: { json?: boolean }) => {
       const out = output(Boolean(options.json));

@@ -1,6 +1,6 @@
 /**
  * Operator routes that change something's life: rotate an operator's token, renew any lease,
- * delete a server.
+ * delete a server, roll a secret back to an earlier version's value, destroy one version.
  * Each checks one permission, as the other admin routes do.
  */
 import { z } from "@hono/zod-openapi";
@@ -15,13 +15,18 @@ import { setHeader } from "../headers.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { brokerApp, errors, json, jsonBody, operatorSecurity, route, type BrokerRoute } from "../openapi.js";
 import { operatorActor, pathParam, requestMeta } from "../request.js";
-import { Lease, OperatorRotated, ServerDeleted } from "../schemas.js";
-import { parseJsonOr400 } from "./secrets.js";
+import { readJson } from "../body.js";
+import { Lease, OperatorRotated, SecretRolledBack, SecretVersionDestroyed, ServerDeleted } from "../schemas.js";
+import { parseJsonOr400, rejectDotSegments } from "./secrets.js";
 
 const rotateOperator = z
   .object({ ttl: z.string().max(32).optional().describe("the new token's lifetime from now (30d, 12h); without it the expiry stays as it was") })
   .strict()
   .openapi("RotateOperator");
+
+const rollback = z.object({ to: z.number().int().positive().describe("the version whose value becomes the new version") }).strict().openapi("RollbackSecret");
+const destroyVersion = z.object({ version: z.number().int().positive() }).strict().openapi("DestroySecretVersion");
+const secretPath = z.object({ path: z.string().describe("the secret path, slashes included") });
 
 const renewLease = z
   .object({ increment: z.number().int().positive().max(365 * 86400).optional().describe("seconds; at most the default lease ttl, never past the lease's max ttl") })
@@ -36,6 +41,7 @@ async function optionalBody<T extends z.ZodType>(c: Parameters<Handler<AppEnv>>[
 
 export function adminLifecycleRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
   const app = brokerApp();
+  app.use("/v1/admin/secrets/*", rejectDotSegments);
   const operatorRoute = (permission: OperatorPermission, definition: Omit<BrokerRoute, "security">, handler: Handler<AppEnv>) =>
     route(app, { ...definition, security: operatorSecurity, description: `Needs the ${permission} permission.${definition.description ? ` ${definition.description}` : ""}` }, auth.requireOperator(permission), handler);
 
@@ -90,6 +96,44 @@ export function adminLifecycleRoutes(deps: AppDeps, auth: ReturnType<typeof crea
       const id = pathParam(c, "id");
       const result = await deps.servers.delete(operatorActor(c), id, requestMeta(c));
       return c.json({ id, deleted: true as const, leases_revoked: result.leasesRevoked, credentials_revoked: result.credentialsRevoked });
+    },
+  );
+
+  operatorRoute(
+    "write",
+    {
+      method: "post",
+      path: "/v1/admin/secrets/{path}/rollback",
+      honoPath: "/v1/admin/secrets/:path{.+}/rollback",
+      summary: "Write an earlier version's value again as a new version (audited; the value is never returned)",
+      tags: ["admin: secrets"],
+      request: { params: secretPath, body: jsonBody(rollback) },
+      responses: { 201: json(SecretRolledBack, "the new version"), ...errors(400, 401, 403, 404, 415, 503) },
+    },
+    async (c) => {
+      const body = await readJson(c, rollback);
+      const path = pathParam(c, "path");
+      const result = await deps.secretAdmin.rollback(operatorActor(c), path, body.to, requestMeta(c));
+      return c.json({ path, version: result.version, from: result.from }, 201);
+    },
+  );
+
+  operatorRoute(
+    "delete",
+    {
+      method: "post",
+      path: "/v1/admin/secrets/{path}/destroy",
+      honoPath: "/v1/admin/secrets/:path{.+}/destroy",
+      summary: "Destroy one version irreversibly (local store: ciphertext erased; Vault KV v2: destroy; AWS: refused)",
+      tags: ["admin: secrets"],
+      request: { params: secretPath, body: jsonBody(destroyVersion) },
+      responses: { 200: json(SecretVersionDestroyed, "destroyed; reading it is now 404"), ...errors(400, 401, 403, 404, 415, 503) },
+    },
+    async (c) => {
+      const body = await readJson(c, destroyVersion);
+      const path = pathParam(c, "path");
+      await deps.secretAdmin.destroyVersion(operatorActor(c), path, body.version, requestMeta(c));
+      return c.json({ path, version: body.version, destroyed: true as const });
     },
   );
 
