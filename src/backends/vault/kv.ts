@@ -91,10 +91,9 @@ export class VaultKvBackend implements DestroyableBackend, ListableBackend, Cach
   /** KV v2 `destroy` of one version (POST {kv}/destroy/{path} `{versions: [n]}`): Vault removes its data for good. */
   async destroyVersion(location: string, version: number): Promise<boolean> {
     const { guard, session, cache } = this.options;
-    const existing = (await this.versions(location)).find((entry) => entry.version === version);
-    const metadata = existing && (await this.metadata(location));
-    // Soft-deleted in Vault counts as destroyed for reads, but its data is still there: destroy it too.
-    if (!existing || metadata?.versions?.[String(version)]?.destroyed === true) return false;
+    const entry = (await this.metadata(location))?.versions?.[String(version)];
+    // A version soft-deleted in Vault reads as destroyed, but its data is still there: destroy it too.
+    if (!entry || entry.destroyed === true) return false;
     try {
       await guard.run("destroy", location, () => session.call((client) => client.write(this.path("destroy", location), { versions: [version] })));
       return true;
