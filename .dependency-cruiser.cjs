@@ -4,7 +4,7 @@
  *   cli                      entry points (the only importer of the composition root)
  *   main.ts, wiring/         composition root: builds everything, chooses implementations
  *   http/                    the edge: validate, authenticate, call one use case, shape the answer
- *   secrets/ servers/ operators/ leases/ keys/ auth/   use cases
+ *   secrets/ servers/ operators/ leases/ keys/ auth/ jobs/   use cases (jobs/: run on a schedule)
  *   policy/ backends/ audit/ store/ crypto/ events/   what use cases build on
  *   errors.ts domain.ts logger.ts metrics.ts   shared vocabulary
  *   sdk/                     the client side: runs beside an MCP server, imports nothing of the broker
@@ -13,7 +13,7 @@
  */
 const ROOT = "^src/(main\\.ts|wiring/)";
 const EDGE = "^src/http/";
-const USE_CASES = "^src/(secrets|servers|operators|leases|keys)/";
+const USE_CASES = "^src/(secrets|servers|operators|leases|keys|jobs)/";
 const FOUNDATION = "^src/(policy|backends|audit|store|crypto|events)/";
 const BASE = "^src/(errors|domain|logger|metrics)\\.ts$";
 

@@ -2,8 +2,11 @@
  * How long the CLI takes to start, against a plain `node` start measured in the same run:
  * `credbroker --version` and `--help` to exit, and how much later a command wrapped by
  * `credbroker run` starts than the same command started directly (the time until it prints its
- * first line), with a real `credbroker dev` to fetch one secret from. Rounds alternate between the
- * commands so a change in the machine's load hits all of them alike.
+ * first line), with a real `credbroker dev` to fetch one secret from; and the same for a real MCP
+ * server (@modelcontextprotocol/sdk over stdio): the time from spawning it until its answer to an
+ * `initialize` request arrives, started directly and through `credbroker run` (which relays the
+ * MCP session). Rounds alternate between the commands so a change in the machine's load hits all
+ * of them alike.
  *
  *   npm run bench:cli                 # 15 rounds
  *   npm run bench:cli -- --rounds 30
@@ -39,6 +42,39 @@ function timeToFirstOutput(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   return new Promise((done, fail) => {
     child.stdout.once("data", () => done(Number(process.hrtime.bigint() - started) / 1e6));
     child.once("exit", (code) => fail(new Error(`${argv.join(" ")} exited ${code} before any output: ${stderr.slice(0, 500)}`)));
+  });
+}
+
+const MCP_SERVER = resolve(ROOT, "bench/fixtures/mcp-stdio-server.mjs");
+const INITIALIZE = `${JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "bench", version: "1.0.0" } },
+})}\n`;
+
+/** Time from spawning `argv` until its answer to an MCP `initialize` (written at once to its stdin) arrives, ms. */
+function timeToInitialize(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, argv, { env, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+  child.stdin.write(INITIALIZE);
+  return new Promise((done, fail) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8");
+      if (!stdout.includes("\n")) return;
+      const elapsed = Number(process.hrtime.bigint() - started) / 1e6;
+      const answer = JSON.parse(stdout.slice(0, stdout.indexOf("\n"))) as { id?: number; result?: unknown };
+      child.stdin.end();
+      child.kill("SIGTERM");
+      if (answer.id === 1 && answer.result !== undefined) done(elapsed);
+      else fail(new Error(`unexpected answer to initialize: ${stdout.slice(0, 300)}`));
+    });
+    child.once("exit", (code) => {
+      if (!stdout.includes("\n")) fail(new Error(`${argv.join(" ")} exited ${code} before answering initialize: ${stderr.slice(0, 500)}`));
+    });
   });
 }
 
@@ -105,6 +141,8 @@ async function main(): Promise<void> {
       { name: "credbroker --help", argv: [CLI, "--help"], env: process.env, measure: timeRun },
       { name: "a server, started directly", argv: serverArgs, env: process.env, measure: timeToFirstOutput },
       { name: "the same through credbroker run", argv: [CLI, "run", "--env", "TOKEN=bench/token", "--stdio", "inherit", "--", process.execPath, ...serverArgs], env: server, measure: timeToFirstOutput },
+      { name: "an MCP server, initialize, started directly", argv: [MCP_SERVER], env: process.env, measure: timeToInitialize },
+      { name: "the MCP server through credbroker run", argv: [CLI, "run", "--env", "TOKEN=bench/token", "--", process.execPath, MCP_SERVER], env: server, measure: timeToInitialize },
     ];
     const times = new Map(commands.map((command) => [command.name, [] as number[]]));
     for (const command of commands) await command.measure(command.argv, command.env); // warm the file cache
@@ -112,13 +150,16 @@ async function main(): Promise<void> {
       for (const command of round % 2 ? [...commands].reverse() : commands) times.get(command.name)!.push(await command.measure(command.argv, command.env));
     }
     const medianOf = (name: string) => median(times.get(name)!);
-    console.log("\ncommand (to exit, or to the server's first line)   median ms   min ms");
+    console.log("\ncommand (to exit, to the first line, or to initialize answered)   median ms   min ms");
     for (const command of commands) {
-      console.log(`${command.name.padEnd(48)}  ${medianOf(command.name).toFixed(0).padStart(9)}  ${Math.min(...times.get(command.name)!).toFixed(0).padStart(7)}`);
+      console.log(`${command.name.padEnd(62)}  ${medianOf(command.name).toFixed(0).padStart(9)}  ${Math.min(...times.get(command.name)!).toFixed(0).padStart(7)}`);
     }
     const reference = medianOf(commands[0]!.name);
     console.log(`\n--help: ${(medianOf("credbroker --help") / reference).toFixed(2)}x a plain node start (${medianOf("credbroker --help").toFixed(0)} ms)`);
     console.log(`credbroker run adds ${(medianOf("the same through credbroker run") - medianOf("a server, started directly")).toFixed(0)} ms to a server's start (token, one read, the wrapper's own start)`);
+    console.log(
+      `credbroker run adds ${(medianOf("the MCP server through credbroker run") - medianOf("an MCP server, initialize, started directly")).toFixed(0)} ms to an MCP server's answer to initialize (${medianOf("an MCP server, initialize, started directly").toFixed(0)} ms directly)`,
+    );
   } finally {
     await dev.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ChainKey } from "../src/audit/chain.js";
 import { chainFieldValues, type AuditFieldValues } from "../src/audit/record.js";
 import type { Lease } from "../src/domain.js";
 import { newLeaseId } from "../src/leases/lease.js";
@@ -100,6 +101,8 @@ async function startMinimalIn(dir: string): Promise<Running> {
   // The broker's own schema (tables and indexes), then only the committer's connection.
   await openSqliteStore({ file: databaseFile, offThreadCommits: false }).close();
   const committer = new SqliteCommitter(databaseFile);
+  // Keyed like the broker's chain: the HMAC per record is part of the durable step.
+  committer.useChainKey(ChainKey.of(randomBytes(32)));
   const commits = new GroupCommit(committer);
 
   const { privateKey, publicKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });

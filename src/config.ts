@@ -15,6 +15,7 @@ import { z } from "zod";
 import { BrokerError } from "./errors.js";
 import { durationSeconds as duration } from "./backends/mount-options.js";
 import { mountSchema } from "./backends/registry.js";
+import { checkpointSinkSchema } from "./audit/sinks/registry.js";
 
 const listen = z
   .string()
@@ -24,6 +25,14 @@ const listen = z
 const database = z
   .string()
   .refine((value) => value.startsWith("sqlite:") || /^postgres(ql)?:\/\//.test(value), "database must be sqlite:PATH or a postgres:// URL");
+
+/** Defaults of `audit.checkpoint_every` (records) and `audit.checkpoint_interval` (seconds). */
+const DEFAULT_CHECKPOINT_EVERY = 1000;
+const DEFAULT_CHECKPOINT_INTERVAL = 300;
+/** Default of `lease.retention`: a week of ended leases stays listable (`?all=true`) for investigations. */
+const DEFAULT_LEASE_RETENTION = 7 * 86400;
+/** Default of `lease.purge_interval`. */
+const DEFAULT_PURGE_INTERVAL = 10 * 60;
 
 /** Default of `events.max_streams_per_server`. */
 const DEFAULT_MAX_STREAMS_PER_SERVER = 10;
@@ -39,9 +48,16 @@ const configSchema = z
     token_ttl: duration.default(15 * 60),
     signing_key_overlap: duration.default(60 * 60),
     lease: z
-      .object({ default_ttl: duration.default(15 * 60), max_ttl: duration.default(24 * 3600) })
+      .object({
+        default_ttl: duration.default(15 * 60),
+        max_ttl: duration.default(24 * 3600),
+        /** How long an ended (expired or revoked) lease is kept before the purge job deletes it, seconds. */
+        retention: duration.default(DEFAULT_LEASE_RETENTION),
+        /** Time between two runs of the lease purge job (on whichever broker runs it), seconds. */
+        purge_interval: duration.default(DEFAULT_PURGE_INTERVAL),
+      })
       .strict()
-      .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600 }),
+      .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600, retention: DEFAULT_LEASE_RETENTION, purge_interval: DEFAULT_PURGE_INTERVAL }),
     rate_limit: z
       .object({
         per_second: z.number().positive().default(5),
@@ -79,6 +95,17 @@ const configSchema = z
       })
       .strict()
       .default({ max_streams_per_server: DEFAULT_MAX_STREAMS_PER_SERVER }),
+    audit: z
+      .object({
+        /** Sign a checkpoint of the chain's head after this many records written by this broker. */
+        checkpoint_every: z.number().int().min(1).max(1_000_000).default(DEFAULT_CHECKPOINT_EVERY),
+        /** And at least this often while records are written (seconds, or `5m`); also at a clean shutdown. */
+        checkpoint_interval: duration.default(DEFAULT_CHECKPOINT_INTERVAL),
+        /** Where checkpoints go; default: a file beside the SQLite database (none with PostgreSQL: name one). */
+        checkpoint_sinks: z.array(checkpointSinkSchema).optional(),
+      })
+      .strict()
+      .default({ checkpoint_every: DEFAULT_CHECKPOINT_EVERY, checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL }),
     /** Path prefixes mapped to backends; each entry's options are its backend plug-in's schema (docs/backends.md). */
     mounts: z.array(mountSchema).default([]),
   })
@@ -93,6 +120,9 @@ const configSchema = z
     }
     if (config.lease.default_ttl > config.lease.max_ttl) {
       context.addIssue({ code: "custom", path: ["lease", "default_ttl"], message: "lease.default_ttl exceeds lease.max_ttl" });
+    }
+    if (!config.database.startsWith("sqlite:") && config.audit.checkpoint_sinks?.some((sink) => sink.type === "file" && sink.checkpoint_file === undefined)) {
+      context.addIssue({ code: "custom", path: ["audit", "checkpoint_sinks"], message: "a file sink needs checkpoint_file when the database is PostgreSQL" });
     }
     const seen = new Set<string>();
     config.mounts.forEach((entry, index) => {

@@ -122,3 +122,52 @@ export interface RequestMeta {
   requestId: string | null;
   sourceIp: string | null;
 }
+
+/**
+ * One page of a listing in keyset order: at most `limit` rows sorting after `after` (from the
+ * start when absent). `limit` is a positive integer; callers bound it (1..1000 at the HTTP edge).
+ */
+export interface PageRequest<Key> {
+  after?: Key;
+  limit: number;
+}
+
+/** A page of a listing; `next` is the sort key to continue after, null when this page is the last. */
+export interface Page<Item, Key> {
+  items: Item[];
+  next: Key | null;
+}
+
+/**
+ * The page of `rows` read with a limit of `limit + 1`: the first `limit` rows, and the sort key of
+ * the last of them when the extra row shows that more follow (so the last page says so itself,
+ * never an empty page after it).
+ */
+export function pageOf<Item, Key>(rows: Item[], limit: number, keyOf: (item: Item) => Key): Page<Item, Key> {
+  if (rows.length <= limit) return { items: rows, next: null };
+  const items = rows.slice(0, limit);
+  return { items, next: keyOf(items[limit - 1]!) };
+}
+
+/** Where a lease sorts in a listing: by issue time (ms), then by id. */
+export interface LeaseSortKey {
+  issuedAt: number;
+  id: string;
+}
+
+/** What the last run of a background job did. */
+export type JobOutcome = "ok" | "error" | "interrupted";
+
+/** The shared state of a background job (one `job_locks` row): who runs it, until when, and its last run. Times in ms. */
+export interface JobState {
+  name: string;
+  /** The runner holding the lock, null when no run is in progress. */
+  owner: string | null;
+  /** Until when the holder's lock is valid; another runner may take it over from this instant. */
+  lockedUntil: number | null;
+  /** The next run is due at this time (on any broker). */
+  nextRunAt: number;
+  lastStartedAt: number | null;
+  lastFinishedAt: number | null;
+  lastOutcome: JobOutcome | null;
+}

@@ -21,6 +21,7 @@ export type ErrorCode =
   | "rate_limited"
   | "too_many_streams"
   | "audit_unavailable"
+  | "audit_tampered"
   | "backend_unavailable"
   | "storage_unavailable"
   | "not_initialised"
@@ -44,6 +45,7 @@ const defaultStatus: Record<ErrorCode, number> = {
   rate_limited: 429,
   too_many_streams: 429,
   audit_unavailable: 503,
+  audit_tampered: 503,
   backend_unavailable: 503,
   storage_unavailable: 503,
   not_initialised: 503,

@@ -18,10 +18,14 @@ import { openStore } from "./store/open.js";
 import type { Store } from "./store/store.js";
 import { createAuth } from "./wiring/auth.js";
 import { createEvents } from "./wiring/events.js";
+import { createJobs } from "./wiring/jobs.js";
+import type { JobRunner } from "./jobs/runner.js";
 import { serveHttp } from "./wiring/listen.js";
 import { loadPolicies } from "./wiring/policy.js";
 import { createAppDeps } from "./wiring/services.js";
 import { ScrapeToken } from "./http/scrape-token.js";
+import type { RunningCheckpoints } from "./audit/checkpoints.js";
+import { prepareAuditIntegrity, startAuditCheckpoints } from "./wiring/audit-integrity.js";
 
 export interface BrokerOptions {
   config: BrokerConfig;
@@ -31,6 +35,11 @@ export interface BrokerOptions {
   clock?: () => number;
   /** Watch the policy folder for edits (default true). */
   watchPolicies?: boolean;
+  /**
+   * Start even though the database is behind (or differs from) the newest audit checkpoint; the
+   * start is recorded as `audit.rollback_accepted` (default false: such a start is refused).
+   */
+  acceptAuditRollback?: boolean;
 }
 
 export interface RunningBroker {
@@ -38,6 +47,8 @@ export interface RunningBroker {
   deps: AppDeps;
   store: Store;
   policy: PolicyHolder;
+  /** The background jobs' runner (started; stopped by close). */
+  jobs: JobRunner;
   /** Reloads policies (SIGHUP) and audits the outcome. */
   reloadPolicies(): ReloadOutcome;
   close(): Promise<void>;
@@ -71,10 +82,17 @@ async function startOpened(
   opened.push(() => store.close());
   const envelope = new Envelope(options.masterKey);
   const sealedMeta = new SealedMeta(store, envelope);
+  // Before any audit record: the chain's key, its format marker, the check against the newest checkpoint.
+  const prepared = await prepareAuditIntegrity({ config, store, sealedMeta, logger }, options.acceptAuditRollback ?? false);
   const auditKey = await sealedMeta.getOrCreate("audit_hmac_key", 32);
+  let checkpoints: RunningCheckpoints | undefined;
   const audit = new AuditWriter(store, metrics, {
     onCommitFailure: (error, batchSize) => logger.error({ err: String(error), batch: batchSize }, "audit commit failed; requests refused"),
+    onCommitted: (count) => checkpoints?.noteCommitted(count),
   });
+  checkpoints = await startAuditCheckpoints({ config, audit, logger, clock }, prepared);
+  const runningCheckpoints = checkpoints;
+  opened.push(() => runningCheckpoints.stop());
   const policy = await loadPolicies({ config, store, audit, metrics, logger, clock });
   const clientSecretKey = await sealedMeta.getOrCreate("client_secret_hmac_key", 32);
   const auth = await createAuth({ config, store, envelope, auditKey, clientSecretKey, clock });
@@ -87,12 +105,14 @@ async function startOpened(
     if (event.type !== "signing_keys.changed") return;
     auth.signingKeys.refresh().catch((error: unknown) => logger.error({ err: String(error) }, "could not reload signing keys"));
   });
-  const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auth, policy, mounts, events, scrapeToken, clock });
+  const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auditIntegrity: prepared.integrity, checkpoints: runningCheckpoints, auth, policy, mounts, events, scrapeToken, clock });
   opened.push(() => audit.drain());
 
   const http = await serveHttp(deps, config.listen);
   // Watch only once serving: a start that fails part-way leaves no watcher behind.
   const stopWatching = options.watchPolicies === false ? () => {} : policy.watch();
+  const jobs = createJobs({ config, store, logger, metrics, clock });
+  jobs.start();
   auth.identity.issuer = config.public_url ?? http.url;
   logger.info({ url: http.url, database: config.database.startsWith("sqlite:") ? config.database : "postgres" }, "credbroker listening");
 
@@ -101,11 +121,16 @@ async function startOpened(
     deps,
     store,
     policy: policy.holder,
+    jobs,
     reloadPolicies: () => policy.reload(),
     async close() {
       stopWatching();
+      // Before the store closes: a running job finishes its step and hands its lock back.
+      await jobs.stop();
       await http.close();
       await audit.drain();
+      // After the last request's record: the clean-shutdown checkpoint covers everything written.
+      await runningCheckpoints.stop();
       await events.close();
       await mounts.close();
       await store.close();

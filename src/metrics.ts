@@ -14,6 +14,9 @@ export interface Metrics {
   auditBatchSize: Histogram;
   tokenIssues: Counter<"outcome">;
   policyReloads: Counter<"outcome">;
+  jobRuns: Counter<"job" | "outcome">;
+  jobDuration: Histogram<"job">;
+  leasesPurged: Counter;
 }
 
 export function createMetrics(): Metrics {
@@ -63,6 +66,24 @@ export function createMetrics(): Metrics {
       name: "credbroker_policy_reloads_total",
       help: "Policy reloads by outcome (ok, invalid)",
       labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    jobRuns: new Counter({
+      name: "credbroker_job_runs_total",
+      help: "Background job runs on this broker by job name and outcome (ok, error, interrupted)",
+      labelNames: ["job", "outcome"],
+      registers: [registry],
+    }),
+    jobDuration: new Histogram({
+      name: "credbroker_job_duration_seconds",
+      help: "Duration of background job runs on this broker by job name",
+      labelNames: ["job"],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers: [registry],
+    }),
+    leasesPurged: new Counter({
+      name: "credbroker_leases_purged_total",
+      help: "Ended leases deleted by the lease purge job on this broker",
       registers: [registry],
     }),
   };

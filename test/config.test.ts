@@ -91,6 +91,21 @@ describe("paths in the config file", () => {
   });
 });
 
+describe("lease retention and purge interval", () => {
+  it("default to 7 days and 10 minutes, read durations from the file and CREDBROKER_LEASE__* overrides", () => {
+    expect(loadConfig(undefined, {}).lease).toMatchObject({ retention: 7 * 86400, purge_interval: 600 });
+    expect(loadConfig(undefined, { CREDBROKER_LEASE__RETENTION: "30d", CREDBROKER_LEASE__PURGE_INTERVAL: "1h" }).lease).toMatchObject({ retention: 30 * 86400, purge_interval: 3600 });
+  });
+
+  it.each([
+    [{ CREDBROKER_LEASE__RETENTION: "soon" }, "lease.retention"],
+    [{ CREDBROKER_LEASE__PURGE_INTERVAL: "0" }, "lease.purge_interval"],
+    [{ CREDBROKER_LEASE__PURGE_BATCH: "10" }, "purge_batch"],
+  ])("refuses %o naming %s", (env, key) => {
+    expect(() => loadConfig(undefined, env)).toThrow(key);
+  });
+});
+
 type Loaded = ReturnType<typeof loadConfig>;
 
 function vaultMount(config: Loaded) {

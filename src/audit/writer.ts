@@ -20,6 +20,8 @@ export interface AuditWriterOptions {
   /** Upper bound of records per transaction (default 1000). */
   maxBatch?: number;
   onCommitFailure?: (error: unknown, batchSize: number) => void;
+  /** After each committed batch, with how many records it held (the checkpoint schedule counts them). */
+  onCommitted?: (count: number) => void;
 }
 
 export class AuditWriter {
@@ -73,6 +75,7 @@ export class AuditWriter {
         batch.flatMap((pending) => (pending.lease ? [pending.lease] : [])),
       );
       this.metrics?.auditBatchSize.observe(batch.length);
+      this.options.onCommitted?.(batch.length);
       batch.forEach((pending, index) => pending.resolve(records[index]!));
     } catch (error) {
       this.metrics?.auditWriteFailures.inc();

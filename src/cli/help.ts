@@ -42,7 +42,9 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   "audit who-accessed": ["credbroker audit who-accessed github/token --since 90d --json"],
   "audit query": ["credbroker audit query --server github-mcp --outcome denied --since 7d", "credbroker audit query --follow"],
   "audit export": ["credbroker audit export --format csv --output audit.csv"],
-  "audit verify": ["credbroker audit verify"],
+  "audit verify": ["credbroker audit verify", "credbroker audit verify --checkpoints checkpoints.jsonl --public-key checkpoint.pem --json"],
+  "audit archive": ["credbroker audit archive --before 365d --out audit-2025.jsonl"],
+  "audit checkpoint-key": ["credbroker audit checkpoint-key > checkpoint.pem"],
 };
 
 /** The command's path below the program, e.g. `server add`. */

@@ -16,6 +16,8 @@ const NAMES = [
   "audit_hmac_key",
   // The HMAC key of client secrets (src/auth/client-secret.ts).
   "client_secret_hmac_key",
+  // The Ed25519 seed of the audit checkpoint key (src/audit/checkpoint.ts).
+  "audit_checkpoint_key",
 ] as const;
 export type SealedMetaName = (typeof NAMES)[number];
 

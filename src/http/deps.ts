@@ -1,5 +1,6 @@
 /** Everything the HTTP layer needs, built by the composition root (src/main.ts). */
 import type { Actor } from "../audit/entry.js";
+import type { AuditArchive } from "../audit/archive.js";
 import type { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
 import type { ClientCredentials } from "../auth/client-credentials.js";
@@ -45,6 +46,10 @@ export interface AppDeps {
   scrapeToken: ScrapeToken | undefined;
   audit: AuditWriter;
   auditQueries: AuditQueries;
+  /** Retention: exporting and removing the oldest records (src/audit/archive.ts). */
+  auditArchive: AuditArchive;
+  /** The audit checkpoint public key, for verifiers: its key id and PEM (SPKI). */
+  checkpointKey: { keyId: string; publicKeyPem: string };
   clientCredentials: ClientCredentials;
   tokens: TokenService;
   signingKeys: SigningKeys;

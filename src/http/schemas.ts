@@ -9,6 +9,9 @@ import { BACKEND_KINDS } from "../backends/backend.js";
 
 const isoTime = z.string().describe("ISO 8601 time (UTC)");
 
+/** Every list answer's continuation (see http/pagination.ts). */
+const nextCursor = z.string().nullable().describe("pass as ?cursor= for the next page; null on the last page");
+
 export const ErrorBody = z
   .object({
     error: z
@@ -94,7 +97,7 @@ export const Lease = z
   .strict()
   .openapi("Lease");
 
-export const LeaseList = z.object({ leases: z.array(Lease) }).strict().openapi("LeaseList");
+export const LeaseList = z.object({ leases: z.array(Lease), next_cursor: nextCursor }).strict().openapi("LeaseList");
 
 export const RenewAnswer = z
   .object({ lease_id: z.string(), lease_ttl: z.number().int(), renewable: z.boolean(), expires_at: isoTime })
@@ -118,7 +121,7 @@ export const ServerRegistered = z
   .strict()
   .openapi("ServerRegistered");
 
-export const ServerList = z.object({ servers: z.array(Server) }).strict().openapi("ServerList");
+export const ServerList = z.object({ servers: z.array(Server), next_cursor: nextCursor }).strict().openapi("ServerList");
 
 export const CredentialsRotated = z
   .object({ client_id: z.string(), client_secret: z.string().nullable().describe("the new secret, shown once; null when a public key was replaced") })
@@ -158,7 +161,7 @@ export const ListedSecret = z
   .strict()
   .openapi("ListedSecret");
 
-export const SecretList = z.object({ secrets: z.array(ListedSecret) }).strict().openapi("SecretList");
+export const SecretList = z.object({ secrets: z.array(ListedSecret), next_cursor: nextCursor }).strict().openapi("SecretList");
 
 export const SecretDetail = z
   .object({
@@ -177,7 +180,7 @@ export const LeasesRevoked = z.object({ revoked: z.number().int(), lease_ids: z.
 
 export const Operator = z.object({ name: z.string(), role: z.string(), created_at: isoTime, expires_at: isoTime.nullable(), revoked: z.boolean() }).strict().openapi("Operator");
 
-export const OperatorList = z.object({ operators: z.array(Operator) }).strict().openapi("OperatorList");
+export const OperatorList = z.object({ operators: z.array(Operator), next_cursor: nextCursor }).strict().openapi("OperatorList");
 
 export const OperatorCreated = z
   .object({ name: z.string(), role: z.string(), token: z.string().describe("shown once"), expires_at: isoTime.nullable() })
@@ -228,7 +231,7 @@ export const AuditEvent = z
   .openapi("AuditEvent");
 
 export const AuditPage = z
-  .object({ events: z.array(AuditEvent), next_cursor: z.string().nullable().describe("pass as ?cursor= for the next page; null at the end") })
+  .object({ events: z.array(AuditEvent), next_cursor: nextCursor })
   .strict()
   .openapi("AuditPage");
 
@@ -257,10 +260,57 @@ export const AuditVerification = z
     ok: z.boolean(),
     checked: z.number().int(),
     head: z.object({ seq: z.number().int(), hash: z.string() }).strict().nullable(),
-    problems: z.array(z.object({ seq: z.number().int(), kind: z.enum(["sequence_gap", "broken_link", "hash_mismatch"]), message: z.string() }).strict()),
+    problems: z.array(
+      z
+        .object({
+          seq: z.number().int(),
+          kind: z.enum(["sequence_gap", "broken_link", "hash_mismatch", "format_marker", "checkpoint_signature", "checkpoint_mismatch", "head_behind_checkpoint"]),
+          message: z.string(),
+        })
+        .strict(),
+    ),
+    checkpoints: z
+      .object({
+        checked: z.number().int().describe("checkpoints compared with the record at their seq"),
+        archived: z.number().int().describe("checkpoints of records archived since"),
+        newest: z.object({ seq: z.number().int(), hash: z.string(), time: isoTime }).strict().nullable(),
+      })
+      .strict(),
+    unreadable: z.array(z.string()).describe("lines of the broker's checkpoint files that are not checkpoints (verification fails)"),
   })
   .strict()
   .openapi("AuditVerification");
+
+export const AuditCheckpoint = z
+  .object({
+    seq: z.number().int().min(1),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    time: z.string().min(1).max(64),
+    key_id: z.string().min(1).max(64),
+    signature: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/),
+  })
+  .strict()
+  .openapi("AuditCheckpoint");
+
+export const AuditVerifyRequest = z.object({ checkpoints: z.array(AuditCheckpoint).max(1000) }).strict().openapi("AuditVerifyRequest");
+
+export const CheckpointKey = z
+  .object({ key_id: z.string(), public_key_pem: z.string().describe("Ed25519 public key, SPKI PEM") })
+  .strict()
+  .openapi("CheckpointKey");
+
+export const AuditArchiveRequest = z
+  .object({
+    through_seq: z.number().int().min(1).describe("last_seq of the exported segment's trailer"),
+    records_sha256: z.string().regex(/^[0-9a-f]{64}$/).describe("records_sha256 of the exported segment's trailer"),
+  })
+  .strict()
+  .openapi("AuditArchiveRequest");
+
+export const AuditArchived = z
+  .object({ archived: z.number().int(), anchor: z.object({ seq: z.number().int(), hash: z.string() }).strict() })
+  .strict()
+  .openapi("AuditArchived");
 
 export const Health = z.object({ status: z.literal("ok") }).strict().openapi("Health");
 

@@ -2,7 +2,7 @@
  * Lease use cases: renew (by the owning server, re-checked against current policy), revoke (by
  * the owner, or by operators by id, server or secret), list. A revoked or expired lease is final.
  */
-import type { Lease, RequestMeta } from "../domain.js";
+import { pageOf, type Lease, type LeaseSortKey, type Page, type PageRequest, type RequestMeta } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
@@ -114,8 +114,10 @@ export class LeaseService {
     return this.deps.store.countActiveLeases(this.deps.clock());
   }
 
-  list(filter: { serverId?: string; secretPath?: string; activeOnly: boolean }): Promise<Lease[]> {
+  /** One page of matching leases, oldest issued first (ties by id); active ones only unless `activeOnly` is false. */
+  async list(filter: { serverId?: string; secretPath?: string; activeOnly: boolean }, page: PageRequest<LeaseSortKey>): Promise<Page<Lease, LeaseSortKey>> {
     const { activeOnly, ...rest } = filter;
-    return this.deps.store.listLeases({ ...rest, ...(activeOnly && { activeAt: this.deps.clock() }) });
+    const rows = await this.deps.store.listLeases({ ...rest, ...(activeOnly && { activeAt: this.deps.clock() }) }, { ...page, limit: page.limit + 1 });
+    return pageOf(rows, page.limit, (lease) => ({ issuedAt: lease.issuedAt, id: lease.id }));
   }
 }

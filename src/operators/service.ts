@@ -3,8 +3,8 @@
  * rotate (a new token shown once; the old one stops working at once), and authenticate a bearer
  * token (an expired one is refused like a revoked one).
  */
-import type { OperatorRecord, RequestMeta } from "../domain.js";
-import { isValidOperatorName } from "../domain.js";
+import type { OperatorRecord, Page, PageRequest, RequestMeta } from "../domain.js";
+import { isValidOperatorName, pageOf } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
@@ -60,8 +60,9 @@ export class OperatorService {
     return { operator, token };
   }
 
-  list(): Promise<OperatorRecord[]> {
-    return this.deps.store.listOperators();
+  /** One page of operators ordered by name (revoked ones included). */
+  async list(page: PageRequest<string>): Promise<Page<OperatorRecord, string>> {
+    return pageOf(await this.deps.store.listOperators({ ...page, limit: page.limit + 1 }), page.limit, (operator) => operator.name);
   }
 
   async revoke(actor: Actor, name: string, meta: RequestMeta): Promise<void> {

@@ -4,7 +4,7 @@
  * version's value, destroy one version, delete.
  */
 import { randomBytes } from "node:crypto";
-import type { RequestMeta, SecretMetadata, Sensitivity } from "../domain.js";
+import { pageOf, type Page, type PageRequest, type RequestMeta, type SecretMetadata, type Sensitivity } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
@@ -97,16 +97,18 @@ export class SecretAdmin {
   }
 
   /**
-   * Every secret whose path starts with `prefix`, sorted by path: the local store's (with their
-   * metadata) and those of every listable remote mount the prefix reaches (names only). A remote
-   * mount that cannot list fails the whole list with its BrokerError (503 `backend_unavailable`,
-   * 403 `forbidden`, naming the mount): an incomplete list never passes for a complete one. A
-   * prefix outside a mount's path does not call that mount.
+   * One page of the secrets whose path starts with `prefix`, sorted by path: the local store's
+   * (with their metadata) and those of every listable remote mount the prefix reaches (names
+   * only). The store reads one page; a remote mount lists its names whole (Vault and AWS list
+   * without a start key) and the page keeps those after `page.after`. A remote mount that cannot
+   * list fails the whole list with its BrokerError (503 `backend_unavailable`, 403 `forbidden`,
+   * naming the mount): an incomplete list never passes for a complete one. A prefix outside a
+   * mount's path does not call that mount.
    */
-  async list(prefix: string): Promise<ListedSecret[]> {
+  async list(prefix: string, page: PageRequest<string>): Promise<Page<ListedSecret, string>> {
     if (prefix !== "" && !/^[A-Za-z0-9._+=@\/-]*$/.test(prefix)) throw new BrokerError("invalid_path", "invalid prefix");
     const [stored, remote] = await Promise.all([
-      this.deps.store.listSecrets(prefix),
+      this.deps.store.listSecrets(prefix, { ...page, limit: page.limit + 1 }),
       Promise.all(this.deps.mounts.mounted().map((mount) => this.listRemote(mount, prefix))),
     ]);
     const local = stored.map((metadata): ListedSecret => {
@@ -114,7 +116,11 @@ export class SecretAdmin {
       const { path, description, owner, labels, sensitivity, currentVersion, createdAt, updatedAt } = metadata;
       return { path, mount: backend.mount, backend: backend.kind, description, owner, labels, sensitivity, currentVersion, createdAt, updatedAt };
     });
-    return [...local, ...remote.flat()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const after = page.after;
+    const remoteAfter = remote.flat().filter((secret) => after === undefined || secret.path > after);
+    // The first limit + 1 of the merge are the true first limit + 1: the store gave that many of its own.
+    const merged = [...local, ...remoteAfter].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).slice(0, page.limit + 1);
+    return pageOf(merged, page.limit, (secret) => secret.path);
   }
 
   /** The names a remote mount holds under `prefix`; none for a local mount (the store lists those) or one that cannot list. */

@@ -6,8 +6,8 @@
  */
 import { calculateJwkThumbprint, type JWK } from "jose";
 import { randomUUID } from "node:crypto";
-import type { Lease, RequestMeta, ServerRecord } from "../domain.js";
-import { isValidServerId } from "../domain.js";
+import type { Lease, Page, PageRequest, RequestMeta, ServerRecord } from "../domain.js";
+import { isValidServerId, pageOf } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
@@ -93,8 +93,9 @@ export class ServerService {
     return { server, clientSecret };
   }
 
-  list(): Promise<ServerRecord[]> {
-    return this.deps.store.listServers();
+  /** One page of servers ordered by id. */
+  async list(page: PageRequest<string>): Promise<Page<ServerRecord, string>> {
+    return pageOf(await this.deps.store.listServers({ ...page, limit: page.limit + 1 }), page.limit, (server) => server.id);
   }
 
   async get(id: string): Promise<ServerRecord> {

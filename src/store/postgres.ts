@@ -178,7 +178,7 @@ export class PostgresStore extends RepositoryStore {
   }
 
   appendAudit(entries: AuditEntry[], leases: Lease[] = []): Promise<AuditRecord[]> {
-    return this.guard("appendAudit", () => this.repositories.audit.append(entries, leases));
+    return this.guard("appendAudit", () => this.repositories.audit.append(this.requireChainKey(), entries, leases));
   }
 
   /** `SELECT 1`, failing with storage_unavailable after `pingTimeoutMs` (connection wait included). */

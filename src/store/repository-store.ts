@@ -4,10 +4,12 @@
  * read (`storageError`), and implements what really differs: the audit append's path, readiness
  * probes and closing.
  */
-import type { AuditEntry, AuditRecord, Lease, OperatorRecord, ServerCredential, ServerRecord } from "../domain.js";
+import type { ChainKey } from "../audit/chain.js";
+import type { AuditEntry, AuditRecord, JobOutcome, Lease, LeaseSortKey, OperatorRecord, PageRequest, ServerCredential, ServerRecord } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import { assertionRepository, type AssertionRepository } from "./repositories/assertions.js";
 import { auditRepository, type AuditRepository, type AuditRepositoryOptions } from "./repositories/audit.js";
+import { jobRepository, type JobRepository } from "./repositories/jobs.js";
 import { leaseRepository, isLeaseRevocation, type LeaseRepository } from "./repositories/leases.js";
 import { metaRepository, type MetaRepository } from "./repositories/meta.js";
 import { operatorRepository, type OperatorRepository } from "./repositories/operators.js";
@@ -28,6 +30,7 @@ export interface Repositories {
   assertions: AssertionRepository;
   audit: AuditRepository;
   meta: MetaRepository;
+  jobs: JobRepository;
 }
 
 export interface RepositoryOptions extends AuditRepositoryOptions {
@@ -46,14 +49,36 @@ export function createRepositories(db: SqlExecutor, tables: StoreTables, options
     assertions: assertionRepository(db, tables),
     audit: auditRepository(db, tables, leases, options),
     meta: metaRepository(db, tables),
+    jobs: jobRepository(db, tables),
   };
   return options.decorate ? options.decorate(repositories) : repositories;
+}
+
+/** Absent, or with a positive integer limit; anything else is the caller's misuse, not a storage failure. */
+function isPageRequest(page: PageRequest<unknown> | undefined): boolean {
+  return page === undefined || (Number.isInteger(page.limit) && page.limit >= 1);
 }
 
 export abstract class RepositoryStore implements Store {
   abstract readonly dialect: Store["dialect"];
 
+  private chainKey: ChainKey | undefined;
+
   constructor(protected readonly repositories: Repositories) {}
+
+  useAuditChainKey(key: ChainKey): void {
+    this.chainKey = key;
+  }
+
+  /** The chain key, or the refusal every append gets without one (fail closed: no unkeyed record). */
+  protected requireChainKey(): ChainKey {
+    if (!this.chainKey) throw new BrokerError("audit_unavailable", "the audit chain key is not loaded: no audit record can be written");
+    return this.chainKey;
+  }
+
+  archiveAudit(throughSeq: number, anchor: { key: string; value: string }) {
+    return this.guard("archiveAudit", () => this.repositories.audit.archiveThrough(throughSeq, anchor));
+  }
 
   /** Any failure that is not already a BrokerError, as the dialect reads it (conflict or storage_unavailable). */
   protected abstract storageError(operation: string, error: unknown): BrokerError;
@@ -82,8 +107,9 @@ export abstract class RepositoryStore implements Store {
   getServer(id: string) {
     return this.guard("getServer", () => this.repositories.servers.get(id));
   }
-  listServers() {
-    return this.guard("listServers", () => this.repositories.servers.list());
+  listServers(page?: PageRequest<string>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
+    return this.guard("listServers", () => this.repositories.servers.list(page));
   }
   setServerDisabled(id: string, disabledAt: number | null) {
     return this.guard("setServerDisabled", () => this.repositories.servers.setDisabled(id, disabledAt));
@@ -114,8 +140,9 @@ export abstract class RepositoryStore implements Store {
   operatorByTokenHash(tokenHash: string) {
     return this.guard("operatorByTokenHash", () => this.repositories.operators.byTokenHash(tokenHash));
   }
-  listOperators() {
-    return this.guard("listOperators", () => this.repositories.operators.list());
+  listOperators(page?: PageRequest<string>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
+    return this.guard("listOperators", () => this.repositories.operators.list(page));
   }
   revokeOperator(name: string, now: number) {
     return this.guard("revokeOperator", () => this.repositories.operators.revoke(name, now));
@@ -140,8 +167,9 @@ export abstract class RepositoryStore implements Store {
   getSecretMetadata(path: string) {
     return this.guard("getSecretMetadata", () => this.repositories.secrets.metadata(path));
   }
-  listSecrets(prefix: string) {
-    return this.guard("listSecrets", () => this.repositories.secrets.list(prefix));
+  listSecrets(prefix: string, page?: PageRequest<string>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
+    return this.guard("listSecrets", () => this.repositories.secrets.list(prefix, page));
   }
   getEncryptedVersion(path: string, version: number) {
     return this.guard("getEncryptedVersion", () => this.repositories.secrets.version(path, version));
@@ -169,8 +197,9 @@ export abstract class RepositoryStore implements Store {
   getLease(id: string) {
     return this.guard("getLease", () => this.repositories.leases.get(id));
   }
-  listLeases(filter: LeaseFilter) {
-    return this.guard("listLeases", () => this.repositories.leases.list(filter));
+  listLeases(filter: LeaseFilter, page?: PageRequest<LeaseSortKey>) {
+    if (!isPageRequest(page)) return Promise.reject(new TypeError(`a page limit must be a positive integer, not ${page?.limit}`));
+    return this.guard("listLeases", () => this.repositories.leases.list(filter, page));
   }
   extendLease(id: string, expiresAt: number) {
     return this.guard("extendLease", () => this.repositories.leases.extend(id, expiresAt));
@@ -182,6 +211,24 @@ export abstract class RepositoryStore implements Store {
   }
   countActiveLeases(now: number) {
     return this.guard("countActiveLeases", () => this.repositories.leases.countActive(now));
+  }
+  purgeEndedLeases(endedBefore: number, limit: number) {
+    if (!isPageRequest({ limit })) return Promise.reject(new TypeError(`a purge limit must be a positive integer, not ${limit}`));
+    return this.guard("purgeEndedLeases", () => this.repositories.leases.purgeEnded(endedBefore, limit));
+  }
+
+  // background jobs
+  acquireJobLock(name: string, owner: string, now: number, lockedUntil: number) {
+    return this.guard("acquireJobLock", () => this.repositories.jobs.acquire(name, owner, now, lockedUntil));
+  }
+  renewJobLock(name: string, owner: string, now: number, lockedUntil: number) {
+    return this.guard("renewJobLock", () => this.repositories.jobs.renew(name, owner, now, lockedUntil));
+  }
+  finishJobRun(name: string, owner: string, now: number, outcome: JobOutcome, nextRunAt: number) {
+    return this.guard("finishJobRun", () => this.repositories.jobs.finish(name, owner, now, outcome, nextRunAt));
+  }
+  getJobState(name: string) {
+    return this.guard("getJobState", () => this.repositories.jobs.get(name));
   }
 
   // signing keys

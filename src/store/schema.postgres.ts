@@ -93,9 +93,11 @@ export const leases = pgTable(
     externalLeaseId: text("external_lease_id"),
   },
   (t) => [
-    index("leases_server").on(t.serverId),
-    index("leases_secret").on(t.secretPath),
     index("leases_expiry").on(t.expiresAt),
+    index("leases_issued").on(t.issuedAt, t.id),
+    index("leases_server_issued").on(t.serverId, t.issuedAt, t.id),
+    index("leases_secret_issued").on(t.secretPath, t.issuedAt, t.id),
+    index("leases_revoked").on(t.revokedAt),
   ],
 );
 
@@ -148,4 +150,15 @@ export const auditEvents = pgTable(
 export const brokerMeta = pgTable("broker_meta", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
+});
+
+/** Background jobs' shared state: one row per job, its lock and its last run (migration 0005). */
+export const jobLocks = pgTable("job_locks", {
+  name: text("name").primaryKey(),
+  owner: text("owner"),
+  lockedUntil: int8("locked_until"),
+  nextRunAt: int8("next_run_at").notNull().default(0),
+  lastStartedAt: int8("last_started_at"),
+  lastFinishedAt: int8("last_finished_at"),
+  lastOutcome: text("last_outcome"),
 });

@@ -80,9 +80,11 @@ export const leases = sqliteTable(
     externalLeaseId: text("external_lease_id"),
   },
   (t) => [
-    index("leases_server").on(t.serverId),
-    index("leases_secret").on(t.secretPath),
     index("leases_expiry").on(t.expiresAt),
+    index("leases_issued").on(t.issuedAt, t.id),
+    index("leases_server_issued").on(t.serverId, t.issuedAt, t.id),
+    index("leases_secret_issued").on(t.secretPath, t.issuedAt, t.id),
+    index("leases_revoked").on(t.revokedAt),
   ],
 );
 
@@ -135,4 +137,15 @@ export const auditEvents = sqliteTable(
 export const brokerMeta = sqliteTable("broker_meta", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
+});
+
+/** Background jobs' shared state: one row per job, its lock and its last run (migration 0005). */
+export const jobLocks = sqliteTable("job_locks", {
+  name: text("name").primaryKey(),
+  owner: text("owner"),
+  lockedUntil: integer("locked_until"),
+  nextRunAt: integer("next_run_at").notNull().default(0),
+  lastStartedAt: integer("last_started_at"),
+  lastFinishedAt: integer("last_finished_at"),
+  lastOutcome: text("last_outcome"),
 });

@@ -5,7 +5,7 @@
  */
 import Database from "better-sqlite3";
 import { parentPort, workerData } from "node:worker_threads";
-import { chainHashOfFields, GENESIS_HASH } from "../audit/chain.js";
+import { ChainKey, chainHashOfFields, GENESIS_HASH } from "../audit/chain.js";
 import { LEASE_COLUMNS, type CommitBatch, type CommittedChain, type CommitterReply, type CommitterRequest } from "./sqlite-committer.js";
 
 const INSERT_AUDIT =
@@ -29,7 +29,12 @@ const head = db.prepare<[], { seq: number; hash: string }>("SELECT seq, hash FRO
 const insertAudit = db.prepare(INSERT_AUDIT);
 const insertLease = db.prepare(INSERT_LEASE);
 
+// The audit key, from the main thread's first message; without it no batch is committed (fail closed).
+let chainKey: ChainKey | undefined;
+
 const append = db.transaction((batch: CommitBatch): CommittedChain => {
+  if (!chainKey) throw new Error("the committer thread has no audit chain key");
+  const key = chainKey;
   const width = LEASE_COLUMNS.length;
   if (batch.leaseRows.length % width !== 0) throw new TypeError("malformed batch: lease rows are not whole");
   for (let i = 0; i < batch.leaseRows.length; i += width) insertLease.run(batch.leaseRows.slice(i, i + width));
@@ -39,7 +44,7 @@ const append = db.transaction((batch: CommitBatch): CommittedChain => {
   const chain: CommittedChain = { firstSeq: seq + 1, prevHash, hashes: [] };
   for (const values of batch.auditFields) {
     seq += 1;
-    const hash = chainHashOfFields(prevHash, seq, JSON.stringify(values));
+    const hash = chainHashOfFields(key, prevHash, seq, JSON.stringify(values));
     insertAudit.run(seq, ...values, prevHash, hash);
     chain.hashes.push(hash);
     prevHash = hash;
@@ -59,6 +64,11 @@ function probe(): null {
 }
 
 port.on("message", (message: CommitterRequest) => {
+  if ("chainKey" in message) {
+    chainKey = ChainKey.of(message.chainKey);
+    message.chainKey.fill(0);
+    return;
+  }
   if ("close" in message) {
     db.close();
     port.close();

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { AuditFieldValues } from "../audit/chain.js";
+import type { AuditFieldValues, ChainKey } from "../audit/chain.js";
 import type { Lease } from "../domain.js";
 
 /**
@@ -42,8 +42,11 @@ export function pushLeaseRow(row: unknown[], l: Lease): void {
   row.push(l.id, l.serverId, l.secretPath, l.version, l.issuedAt, l.expiresAt, l.maxExpiresAt, l.renewable ? 1 : 0, l.revokedAt, l.revokeReason, l.externalLeaseId);
 }
 
-/** What the main thread sends the committer thread. */
-export type CommitterRequest = { id: number; batch: CommitBatch } | { id: number; probe: true } | { close: true };
+/**
+ * What the main thread sends the committer thread. `chainKey` (the audit key's bytes, copied) is
+ * sent before any batch, again to every restarted thread, and never answered or logged.
+ */
+export type CommitterRequest = { id: number; batch: CommitBatch } | { id: number; probe: true } | { chainKey: Uint8Array } | { close: true };
 
 /** The committer thread's answer to the request with `id`; `code` is better-sqlite3's error code. */
 export type CommitterReply = { id: number; ok: true; chain: CommittedChain | null } | { id: number; ok: false; error: string; code: string | undefined };
@@ -87,6 +90,7 @@ export class SqliteCommitter {
   private restartDelayMs = RESTART_DELAY_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  private chainKey: ChainKey | undefined;
 
   constructor(private readonly file: string) {
     this.worker = this.start();
@@ -122,7 +126,20 @@ export class SqliteCommitter {
     };
     worker.on("error", stopped);
     worker.on("exit", (code) => stopped(new Error(`audit committer stopped (exit ${code})`)));
+    // Messages arrive in order: a restarted thread has its key before its first batch.
+    if (this.chainKey) this.sendKey(worker, this.chainKey);
     return worker;
+  }
+
+  /** The key the thread chains with (audit/chain.ts); until it has one, it refuses every batch. */
+  useChainKey(key: ChainKey): void {
+    this.chainKey = key;
+    if (!this.failure) this.sendKey(this.worker, key);
+  }
+
+  private sendKey(worker: Worker, key: ChainKey): void {
+    const request: CommitterRequest = { chainKey: key.bytes() };
+    worker.postMessage(request);
   }
 
   /** Why the committer is stopped, while it is: every commit fails until it runs again (fail closed). */

@@ -8,7 +8,7 @@
 import Database from "better-sqlite3";
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { chainedRecord, chainFieldValues } from "../audit/chain.js";
+import { chainedRecord, chainFieldValues, type ChainKey } from "../audit/chain.js";
 import type { AuditEntry, AuditRecord, Lease } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import { readMigrations } from "./migrate.js";
@@ -112,15 +112,22 @@ export class SqliteStore extends RepositoryStore {
     this.committer = committer;
   }
 
+  override useAuditChainKey(key: ChainKey): void {
+    super.useAuditChainKey(key);
+    this.committer?.useChainKey(key);
+  }
+
   appendAudit(entries: AuditEntry[], leases: Lease[] = []): Promise<AuditRecord[]> {
     if (this.committer) return this.appendOffThread(this.committer, entries, leases);
-    return this.guard("appendAudit", () => this.repositories.audit.append(entries, leases));
+    return this.guard("appendAudit", () => this.repositories.audit.append(this.requireChainKey(), entries, leases));
   }
 
   /** The committer thread chains and commits; this thread only waits for the disk's answer. */
   private async appendOffThread(committer: SqliteCommitter, entries: AuditEntry[], leases: Lease[]): Promise<AuditRecord[]> {
     let chain: CommittedChain;
     try {
+      // The committer holds its own copy; this check keeps both threads' refusal the same.
+      this.requireChainKey();
       const leaseRows: unknown[] = [];
       for (const lease of leases) pushLeaseRow(leaseRows, lease);
       chain = await committer.commit({ auditFields: entries.map(chainFieldValues), leaseRows });

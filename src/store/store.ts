@@ -9,11 +9,16 @@
  * Misuse by the caller (an argument no valid call would pass) rejects with a TypeError. Every
  * listing has the order its JSDoc states, the same on both dialects.
  */
+import type { ChainKey } from "../audit/chain.js";
 import type {
   AuditEntry,
   AuditRecord,
+  JobOutcome,
+  JobState,
   Lease,
+  LeaseSortKey,
   OperatorRecord,
+  PageRequest,
   SecretMetadata,
   SecretVersionInfo,
   ServerCredential,
@@ -103,8 +108,8 @@ export interface Store {
   /** Conflict when a live server has the id; a deleted server's id is taken over (its tokens_not_before kept). */
   createServer(server: ServerRecord): Promise<void>;
   getServer(id: string): Promise<ServerRecord | undefined>;
-  /** Ordered by id. */
-  listServers(): Promise<ServerRecord[]>;
+  /** Ordered by id; with `page`, at most `page.limit` servers whose id sorts after `page.after`. */
+  listServers(page?: PageRequest<string>): Promise<ServerRecord[]>;
   setServerDisabled(id: string, disabledAt: number | null): Promise<boolean>;
   /** Refuses every broker token of the server issued before `notBefore` (ms). */
   setTokensNotBefore(id: string, notBefore: number): Promise<boolean>;
@@ -130,8 +135,8 @@ export interface Store {
   /** One statement: conflict when the name is held by an active operator; a revoked name is taken over. */
   createOperator(operator: OperatorRecord & { tokenHash: string }): Promise<void>;
   operatorByTokenHash(tokenHash: string): Promise<OperatorRecord | undefined>;
-  /** Ordered by name, without token hashes. */
-  listOperators(): Promise<OperatorRecord[]>;
+  /** Ordered by name, without token hashes; with `page`, at most `page.limit` after the name `page.after`. */
+  listOperators(page?: PageRequest<string>): Promise<OperatorRecord[]>;
   revokeOperator(name: string, now: number): Promise<boolean>;
   /** The operator of that name, revoked or not, without its token hash; undefined when there is none. */
   getOperator(name: string): Promise<OperatorRecord | undefined>;
@@ -147,8 +152,11 @@ export interface Store {
   /** Allocates the next version in one transaction and stores the sealed value. Returns that version. */
   writeSecretVersion(write: SecretWrite): Promise<number>;
   getSecretMetadata(path: string): Promise<SecretMetadata | undefined>;
-  /** Live secrets whose path starts with `prefix` (literally, case-sensitively), ordered by path. */
-  listSecrets(prefix: string): Promise<SecretMetadata[]>;
+  /**
+   * Live secrets whose path starts with `prefix` (literally, case-sensitively), ordered by path;
+   * with `page`, at most `page.limit` whose path sorts after `page.after`.
+   */
+  listSecrets(prefix: string, page?: PageRequest<string>): Promise<SecretMetadata[]>;
   getEncryptedVersion(path: string, version: number): Promise<EncryptedVersion | undefined>;
   /**
    * The current version of a live secret, in one read (the read path's lookup: one round trip on
@@ -174,8 +182,8 @@ export interface Store {
   // leases
   insertLease(lease: Lease): Promise<void>;
   getLease(id: string): Promise<Lease | undefined>;
-  /** Oldest issued first (ties by id). */
-  listLeases(filter: LeaseFilter): Promise<Lease[]>;
+  /** Oldest issued first (ties by id); with `page`, at most `page.limit` sorting after `page.after`. */
+  listLeases(filter: LeaseFilter, page?: PageRequest<LeaseSortKey>): Promise<Lease[]>;
   extendLease(id: string, expiresAt: number): Promise<boolean>;
   /**
    * Revokes the matching leases that are neither revoked nor expired at `now`; returns them as
@@ -184,6 +192,30 @@ export interface Store {
    */
   revokeLeases(filter: LeaseRevocation, now: number, reason: string): Promise<Lease[]>;
   countActiveLeases(now: number): Promise<number>;
+  /**
+   * Deletes at most `limit` leases that ended (expired, or were revoked) before `endedBefore` (ms),
+   * in one statement; returns how many it deleted. A lease is deleted once: concurrent purges
+   * never both count the same lease. A dynamic credential's lease (external lease id) that expired
+   * without being revoked is kept: its backend lease may still be alive.
+   */
+  purgeEndedLeases(endedBefore: number, limit: number): Promise<number>;
+
+  // background jobs: one lock row per job name, shared by every broker on the database
+  /**
+   * Takes the job's lock for `owner` until `lockedUntil` when the job is due (`nextRunAt <= now`)
+   * and the lock is free or its holder's `lockedUntil` has passed (the holder died or stalled).
+   * Creates the job's row on first use (due at once). True when `owner` now holds the lock.
+   */
+  acquireJobLock(name: string, owner: string, now: number, lockedUntil: number): Promise<boolean>;
+  /** Extends `owner`'s unexpired lock to `lockedUntil`; false when the lock expired or another runner took it over. */
+  renewJobLock(name: string, owner: string, now: number, lockedUntil: number): Promise<boolean>;
+  /**
+   * Releases `owner`'s lock and records the run (finished at `now`, `outcome`, next run due at
+   * `nextRunAt`); false (and nothing recorded) when `owner` no longer holds it.
+   */
+  finishJobRun(name: string, owner: string, now: number, outcome: JobOutcome, nextRunAt: number): Promise<boolean>;
+  /** The job's state; undefined when no runner has run it on this database. */
+  getJobState(name: string): Promise<JobState | undefined>;
 
   // signing keys
   insertSigningKey(row: SigningKeyRow): Promise<void>;
@@ -203,6 +235,17 @@ export interface Store {
    * nothing) otherwise.
    */
   appendAudit(entries: AuditEntry[], leases?: Lease[]): Promise<AuditRecord[]>;
+  /**
+   * The key appendAudit chains with (audit/chain.ts). Until it is set every append rejects with
+   * `audit_unavailable`: an unkeyed record is never written. Copied; safe to call again (restarted
+   * committer threads receive it too).
+   */
+  useAuditChainKey(key: ChainKey): void;
+  /**
+   * Deletes the audit records up to `throughSeq` and stores `anchor` (a broker_meta row, see
+   * audit/chain-format.ts) in the same transaction; resolves with how many records were deleted.
+   */
+  archiveAudit(throughSeq: number, anchor: { key: string; value: string }): Promise<number>;
   /** Ascending seq, at most `filter.limit`. */
   queryAudit(filter: AuditFilter): Promise<AuditRecord[]>;
   /** Streams every record in seq order, in pages. */

@@ -15,6 +15,7 @@ import { BrokerError } from "../errors.js";
 import { OperatorService } from "../operators/service.js";
 import { emptyPolicySet } from "../policy/compile.js";
 import type { Store } from "../store/store.js";
+import { keyAuditChain } from "./audit-integrity.js";
 
 export const INITIALISED_KEY = "initialised_at";
 
@@ -42,7 +43,8 @@ export async function isInitialised(store: Pick<Store, "getMeta">): Promise<bool
 export async function initialiseStore(store: Store, ring: MasterKeyRing, adminName = "admin", clock: () => number = Date.now): Promise<string> {
   if (await isInitialised(store)) throw new BrokerError("conflict", "this broker is already initialised");
   const envelope = new Envelope(ring);
-  await new SealedMeta(store, envelope).getOrCreate("audit_hmac_key", 32);
+  // Keys the chain (and sets its format marker) before the first record.
+  await keyAuditChain(store, new SealedMeta(store, envelope));
   await new SigningKeys(store, envelope, clock).load();
   const audit = new AuditWriter(store, undefined);
   const operators = new OperatorService({ store, audit, policy: { current: emptyPolicySet }, clock });
@@ -59,12 +61,13 @@ const DEV_ADMIN = "dev-admin";
  * operator's, so a restart leaves exported CREDBROKER_TOKENs valid; otherwise a new one (the old
  * operator revoked), written to `tokenFile` (0600) for the next start.
  */
-export async function devAdminToken(store: Store, tokenFile: string, clock: () => number = Date.now): Promise<string> {
+export async function devAdminToken(store: Store, ring: MasterKeyRing, tokenFile: string, clock: () => number = Date.now): Promise<string> {
   const kept = readKeptToken(tokenFile);
   if (kept !== undefined) {
     const operator = await store.operatorByTokenHash(hashOperatorToken(kept));
     if (operator?.name === DEV_ADMIN && operator.revokedAt === null) return kept;
   }
+  await keyAuditChain(store, new SealedMeta(store, new Envelope(ring)));
   const token = await issueDevAdminToken(store, clock);
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   // writeFileSync keeps the mode of a file that already exists.

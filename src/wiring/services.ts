@@ -4,6 +4,8 @@
  * the composition root has started, and hands them over as one {@link AppDeps}. Changes made here
  * (a new secret version, a revocation, a disabled server, rotated server credentials) are published on the event bus.
  */
+import { AuditArchive } from "../audit/archive.js";
+import type { RunningCheckpoints } from "../audit/checkpoints.js";
 import { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { ClientCredentials } from "../auth/client-credentials.js";
@@ -27,6 +29,7 @@ import { ServerService } from "../servers/service.js";
 import { brokerStatus } from "../status/broker-status.js";
 import type { Store } from "../store/store.js";
 import { BROKER_VERSION } from "../version.js";
+import type { AuditIntegrity } from "./audit-integrity.js";
 import type { AuthWiring } from "./auth.js";
 import type { EventWiring } from "./events.js";
 import type { PolicyWiring } from "./policy.js";
@@ -40,6 +43,8 @@ export interface ServiceWiringDeps {
   envelope: Envelope;
   sealedMeta: SealedMeta;
   audit: AuditWriter;
+  auditIntegrity: AuditIntegrity;
+  checkpoints: RunningCheckpoints;
   auth: AuthWiring;
   policy: Pick<PolicyWiring, "holder" | "source">;
   mounts: MountTable;
@@ -65,6 +70,8 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     onChanged: (secret, version) => events.publish(version === null ? { type: "secret.deleted", secret } : { type: "secret.version", secret, version }),
   });
   const leases = new LeaseService({ store, audit, policy, leaseConfig, clock, external, onRevoked });
+  const { auditIntegrity, checkpoints } = deps;
+  const auditQueries = new AuditQueries(store, auditIntegrity);
   return {
     logger,
     metrics,
@@ -72,7 +79,9 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     trustProxy: config.trust_proxy,
     scrapeToken: deps.scrapeToken,
     audit,
-    auditQueries: new AuditQueries(store),
+    auditQueries,
+    auditArchive: new AuditArchive({ store, queries: auditQueries, audit, checkpoints, key: auditIntegrity.key, signer: auditIntegrity.signer, clock }),
+    checkpointKey: { keyId: auditIntegrity.signer.keyId, publicKeyPem: auditIntegrity.signer.publicKeyPem() },
     clientCredentials: new ClientCredentials({
       store,
       tokens,

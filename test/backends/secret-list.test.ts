@@ -90,6 +90,23 @@ describe("secret list across mounts", () => {
     ]);
   });
 
+  it("pages the merged list at any limit: every secret once, in order, local and remote interleaved", async () => {
+    const whole = (await list()).body.secrets.map((secret) => secret.path);
+    for (const limit of [1, 2, 3, 4]) {
+      const paths: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = `limit=${limit}${cursor === null ? "" : `&cursor=${cursor}`}`;
+        const { status, body } = await b.admin<{ secrets: Listed[]; next_cursor: string | null }>("GET", `/v1/admin/secrets?${query}`);
+        expect(status).toBe(200);
+        expect(body.secrets.length).toBeLessThanOrEqual(limit);
+        paths.push(...body.secrets.map((secret) => secret.path));
+        cursor = body.next_cursor;
+      } while (cursor !== null);
+      expect(paths, `limit ${limit}`).toEqual(whole);
+    }
+  });
+
   it("gives a remote secret's name with null for the metadata the broker does not keep; local ones keep theirs", async () => {
     const { body } = await list();
     expect(body.secrets.find((secret) => secret.path === "kv/app/db")).toEqual(remoteEntry("kv/app/db", "kv/", "vault"));

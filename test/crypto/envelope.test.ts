@@ -10,6 +10,7 @@ import { rotateMasterKey } from "../../src/keys/master-key-rotation.js";
 import { MasterKeyRing } from "../../src/crypto/master-key.js";
 import { SealedMeta } from "../../src/crypto/sealed-meta.js";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.js";
+import { TEST_CHAIN_KEY } from "../helpers/chain-key.js";
 import { testSecret } from "../helpers/broker.js";
 
 describe("local encrypted store", () => {
@@ -22,6 +23,7 @@ describe("local encrypted store", () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "credbroker-crypto-"));
     store = openSqliteStore({ file: join(dir, "db.sqlite") });
+    store.useAuditChainKey(TEST_CHAIN_KEY);
     ring = MasterKeyRing.create(join(dir, "master.key"));
     envelope = new Envelope(ring);
     local = new LocalBackend(store, envelope);
@@ -56,6 +58,7 @@ describe("local encrypted store", () => {
     expect(bytes.includes(Buffer.from(value))).toBe(false);
     expect(wal.includes(Buffer.from(value))).toBe(false);
     store = openSqliteStore({ file: join(dir, "db.sqlite") });
+    store.useAuditChainKey(TEST_CHAIN_KEY);
   });
 
   it.each([

@@ -40,6 +40,8 @@ export interface StartOptions {
   /** Join an existing broker's database: its master key file and admin token. */
   masterKeyFile?: string;
   adminToken?: string;
+  /** Start even behind the newest audit checkpoint (`--accept-audit-rollback`). */
+  acceptAuditRollback?: boolean;
 }
 
 /** A value that must never appear in a log line: the suite teardown greps for the marker. */
@@ -67,7 +69,7 @@ export async function startTestBroker(options: StartOptions = {}): Promise<TestB
   const adminToken = (await isInitialised(store)) ? (options.adminToken ?? "") : await initialiseStore(store, ring, "admin", clock);
   await store.close();
   const logger = pino({ level: "debug", redact: { paths: REDACTED_PATHS, censor: "[redacted]" } }, pino.destination({ dest: captureFile(), sync: true, append: true }));
-  const broker = await startBroker({ config, masterKey: ring, logger, clock, watchPolicies: options.watchPolicies ?? false });
+  const broker = await startBroker({ config, masterKey: ring, logger, clock, watchPolicies: options.watchPolicies ?? false, acceptAuditRollback: options.acceptAuditRollback ?? false });
   const url = broker.url;
 
   const call: TestBroker["call"] = async (method, path, callOptions = {}) => {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.js";
+import { TEST_CHAIN_KEY } from "./chain-key.js";
 
 export interface TempStore {
   /** The folder holding `broker.db`; tests may put key files beside it. */
@@ -16,6 +17,8 @@ export interface TempStore {
 export function openTempStore(label: string): TempStore {
   const dir = mkdtempSync(join(tmpdir(), `credbroker-${label}-`));
   const store = openSqliteStore({ file: join(dir, "broker.db") });
+  // Audit appends need the chain key; tests that check the key's own handling open stores themselves.
+  store.useAuditChainKey(TEST_CHAIN_KEY);
   return {
     dir,
     store,

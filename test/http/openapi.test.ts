@@ -116,6 +116,11 @@ describe("the OpenAPI document at /v1/openapi.json", () => {
   it("matches the admin routes: servers, secrets, leases, operators, keys, policy", async () => {
     await conforms("POST", "/v1/admin/servers", "/v1/admin/servers", admin({ id: "other-mcp", labels: { team: "x" } }), 201);
     await conforms("GET", "/v1/admin/servers", "/v1/admin/servers", admin());
+    // A page with a next_cursor, and a cursor that is not one.
+    const page = await conforms<{ next_cursor: string | null }>("GET", "/v1/admin/servers", "/v1/admin/servers?limit=1", admin());
+    expect(page.next_cursor).toEqual(expect.any(String));
+    await conforms("GET", "/v1/admin/servers", `/v1/admin/servers?limit=1&cursor=${page.next_cursor}`, admin());
+    await conforms("GET", "/v1/admin/leases", "/v1/admin/leases?cursor=forged", admin(), 400);
     await conforms("GET", "/v1/admin/servers/{id}", "/v1/admin/servers/other-mcp", admin());
     await conforms("POST", "/v1/admin/servers/{id}/rotate-credentials", "/v1/admin/servers/other-mcp/rotate-credentials", admin());
     await conforms("POST", "/v1/admin/servers/{id}/disable", "/v1/admin/servers/other-mcp/disable", admin());

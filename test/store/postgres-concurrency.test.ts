@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { verifyChain } from "../../src/audit/verify.js";
+import { KEYED_FROM_START, TEST_CHAIN_KEY } from "../helpers/chain-key.js";
 import { openPostgresStore, type PostgresStore } from "../../src/store/postgres.js";
 import { createTestSchema, describePostgres, type TestSchema } from "./postgres-helpers.js";
 import { entry, lease, server } from "./store.contract.js";
@@ -22,6 +23,8 @@ describePostgres("postgres store: two brokers at once", () => {
       openPostgresStore({ url: testSchema.url, poolSize: 5 }),
       openPostgresStore({ url: testSchema.url, poolSize: 5 }),
     ]);
+    brokerA.useAuditChainKey(TEST_CHAIN_KEY);
+    brokerB.useAuditChainKey(TEST_CHAIN_KEY);
   });
 
   afterEach(async () => {
@@ -49,7 +52,7 @@ describePostgres("postgres store: two brokers at once", () => {
     const seqs = batches.flat().map((record) => record.seq).sort((x, y) => x - y);
     expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     for (const batch of batches) expect(batch.map((r) => r.seq)).toEqual(batch.map((_, i) => batch[0]!.seq + i));
-    const verdict = await verifyChain(brokerB.auditPages(37));
+    const verdict = await verifyChain(brokerB.auditPages(37), KEYED_FROM_START);
     expect(verdict).toMatchObject({ ok: true, checked: total, problems: [] });
     expect(await brokerA.countActiveLeases(0)).toBe(total);
   });

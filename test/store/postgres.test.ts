@@ -13,6 +13,7 @@ import { openPostgresStore, type PostgresStore } from "../../src/store/postgres.
 import * as schema from "../../src/store/schema.postgres.js";
 import { createTestSchema, describePostgres, type TestSchema } from "./postgres-helpers.js";
 import { describeStoreContract, entry, lease } from "./store.contract.js";
+import { TEST_CHAIN_KEY } from "../helpers/chain-key.js";
 
 describePostgres("postgres store", () => {
   // One schema for the contract, migrated once (migrations have their own tests below); every test
@@ -148,6 +149,7 @@ describePostgres("postgres store", () => {
 
     it("survives its connection being killed mid-transaction: storage_unavailable, nothing committed", async () => {
       const store = await openPostgresStore({ url: testSchema.url, migrate: false });
+      store.useAuditChainKey(TEST_CHAIN_KEY);
       const holder = await createTestSchema("holder");
       try {
         await holder.query(`SET search_path = ${testSchema.name}`);
@@ -223,6 +225,7 @@ describe("postgres store without a database", () => {
 
   it("answers every call with storage_unavailable while the server is down", async () => {
     const store = await openPostgresStore({ url: `postgres://postgres@127.0.0.1:${await refusedPort()}/test`, migrate: false });
+    store.useAuditChainKey(TEST_CHAIN_KEY);
     try {
       for (const call of [() => store.getServer("github-mcp"), () => store.appendAudit([]), () => store.ping()]) {
         await expect(call()).rejects.toMatchObject({ name: "BrokerError", code: "storage_unavailable" });

@@ -9,6 +9,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chainHash, GENESIS_HASH } from "../../src/audit/chain.js";
 import { verifyChain } from "../../src/audit/verify.js";
+import { KEYED_FROM_START, TEST_CHAIN_KEY } from "../helpers/chain-key.js";
 import type { AuditEntry, AuditRecord, Lease, ServerCredential, ServerRecord } from "../../src/domain.js";
 import { BrokerError } from "../../src/errors.js";
 import { type SecretWrite, type SigningKeyRow, type Store } from "../../src/store/store.js";
@@ -141,6 +142,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
     beforeEach(async () => {
       subject = await open();
       store = subject.store;
+      store.useAuditChainKey(TEST_CHAIN_KEY);
     });
 
     afterEach(async () => {
@@ -679,6 +681,108 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
       });
     });
 
+    describe("pages of listings", () => {
+      it("pages servers, operators and secrets by their key: limit rows after the key, in order", async () => {
+        for (const id of ["s-d", "s-a", "s-c", "s-b", "s-e"]) await store.createServer(server(id));
+        expect((await store.listServers({ limit: 2 })).map((s) => s.id)).toEqual(["s-a", "s-b"]);
+        expect((await store.listServers({ after: "s-b", limit: 2 })).map((s) => s.id)).toEqual(["s-c", "s-d"]);
+        expect((await store.listServers({ after: "s-bb", limit: 10 })).map((s) => s.id)).toEqual(["s-c", "s-d", "s-e"]);
+        expect(await store.listServers({ after: "s-e", limit: 10 })).toEqual([]);
+        for (const name of ["carol", "alice", "bob"]) await store.createOperator({ name, role: "auditor", createdAt: T0, revokedAt: null, expiresAt: null, tokenHash: `hash-${name}` });
+        expect((await store.listOperators({ after: "alice", limit: 1 })).map((o) => o.name)).toEqual(["bob"]);
+        for (const path of ["p/c", "p/a", "q/z", "p/b"]) await store.writeSecretVersion(write(path, T0));
+        expect((await store.listSecrets("p/", { after: "p/a", limit: 5 })).map((s) => s.path)).toEqual(["p/b", "p/c"]);
+        expect((await store.listSecrets("", { after: "p/c", limit: 5 })).map((s) => s.path)).toEqual(["q/z"]);
+      });
+
+      it("pages leases by issue time then id, ties across a page boundary included, with filters", async () => {
+        for (const [id, issuedAt] of [["l-b", T0], ["l-a", T0], ["l-c", T0], ["l-0", T0 - 5], ["l-z", T0 + 1]] as const) {
+          await store.insertLease(lease(id, { issuedAt }));
+        }
+        await store.insertLease(lease("l-other", { serverId: "other-mcp", issuedAt: T0 }));
+        const page = async (after: { issuedAt: number; id: string } | undefined, limit: number, filter = {}) =>
+          (await store.listLeases(filter, { ...(after && { after }), limit })).map((l) => l.id);
+        expect(await page(undefined, 2)).toEqual(["l-0", "l-a"]);
+        expect(await page({ issuedAt: T0, id: "l-a" }, 2)).toEqual(["l-b", "l-c"]);
+        expect(await page({ issuedAt: T0, id: "l-c" }, 2)).toEqual(["l-other", "l-z"]);
+        expect(await page({ issuedAt: T0, id: "l-a" }, 10, { serverId: "github-mcp" })).toEqual(["l-b", "l-c", "l-z"]);
+        expect(await page({ issuedAt: T0 + 1, id: "l-z" }, 10)).toEqual([]);
+      });
+
+      it("refuses a page limit that is not a positive integer as misuse (TypeError)", async () => {
+        await expect(store.listServers({ limit: 0 })).rejects.toBeInstanceOf(TypeError);
+        await expect(store.listLeases({}, { limit: 1.5 })).rejects.toBeInstanceOf(TypeError);
+      });
+    });
+
+    describe("lease purge", () => {
+      it("deletes leases that expired or were revoked before the cutoff, at most `limit` at a time, and nothing else", async () => {
+        const cutoff = T0 + 10 * MINUTE;
+        await store.insertLease(lease("expired-long-ago", { expiresAt: T0 + MINUTE }));
+        await store.insertLease(lease("revoked-long-ago", { expiresAt: T0 + 60 * MINUTE, revokedAt: T0 + 2 * MINUTE, revokeReason: "test" }));
+        await store.insertLease(lease("expired-at-cutoff", { expiresAt: cutoff }));
+        await store.insertLease(lease("revoked-after-cutoff", { expiresAt: T0 + 60 * MINUTE, revokedAt: cutoff + 1, revokeReason: "test" }));
+        await store.insertLease(lease("active", { expiresAt: T0 + 60 * MINUTE }));
+        for (let i = 0; i < 5; i++) await store.insertLease(lease(`old-${i}`, { expiresAt: T0 + i }));
+        // A dynamic credential revoked long ago is forgotten; one that expired unrevoked keeps its backend lease id.
+        await store.insertLease(lease("dynamic-revoked", { expiresAt: T0 + 60 * MINUTE, revokedAt: T0 + 1, revokeReason: "test", externalLeaseId: "database/creds/ro/a" }));
+        await store.insertLease(lease("dynamic-expired", { expiresAt: T0 + MINUTE, externalLeaseId: "database/creds/ro/b" }));
+        expect(await store.purgeEndedLeases(cutoff, 4)).toBe(4);
+        expect(await store.purgeEndedLeases(cutoff, 4)).toBe(4);
+        expect(await store.purgeEndedLeases(cutoff, 4)).toBe(0);
+        expect((await store.listLeases({})).map((l) => l.id).sort()).toEqual(["active", "dynamic-expired", "expired-at-cutoff", "revoked-after-cutoff"]);
+      });
+    });
+
+    describe("job locks", () => {
+      const TTL = MINUTE;
+      it("gives a due job's lock to one owner at a time, until it expires or is released", async () => {
+        expect(await store.getJobState("purge")).toBeUndefined();
+        expect(await store.acquireJobLock("purge", "broker-a", T0, T0 + TTL)).toBe(true);
+        expect(await store.acquireJobLock("purge", "broker-b", T0 + 1, T0 + 1 + TTL)).toBe(false);
+        expect(await store.acquireJobLock("purge", "broker-a", T0 + 1, T0 + 1 + TTL)).toBe(false);
+        expect(await store.getJobState("purge")).toEqual({
+          name: "purge",
+          owner: "broker-a",
+          lockedUntil: T0 + TTL,
+          nextRunAt: 0,
+          lastStartedAt: T0,
+          lastFinishedAt: null,
+          lastOutcome: null,
+        });
+        // Another job has its own lock.
+        expect(await store.acquireJobLock("rotation", "broker-b", T0, T0 + TTL)).toBe(true);
+      });
+
+      it("renews only the holder's unexpired lock; an expired lock is taken over and the old holder can neither renew nor finish", async () => {
+        await store.acquireJobLock("purge", "broker-a", T0, T0 + TTL);
+        expect(await store.renewJobLock("purge", "broker-a", T0 + 10, T0 + 10 + TTL)).toBe(true);
+        expect(await store.renewJobLock("purge", "broker-b", T0 + 10, T0 + 10 + TTL)).toBe(false);
+        expect(await store.acquireJobLock("purge", "broker-b", T0 + 10 + TTL - 1, T0 + 2 * TTL)).toBe(false);
+        // At the instant the lock expires, another runner takes it over.
+        expect(await store.acquireJobLock("purge", "broker-b", T0 + 10 + TTL, T0 + 10 + 2 * TTL)).toBe(true);
+        expect(await store.renewJobLock("purge", "broker-a", T0 + 10 + TTL, T0 + 10 + 2 * TTL)).toBe(false);
+        expect(await store.finishJobRun("purge", "broker-a", T0 + 20 + TTL, "ok", T0 + 99 * TTL)).toBe(false);
+        expect((await store.getJobState("purge"))?.owner).toBe("broker-b");
+      });
+
+      it("records a finished run, frees the lock and is not due again before nextRunAt", async () => {
+        await store.acquireJobLock("purge", "broker-a", T0, T0 + TTL);
+        expect(await store.finishJobRun("purge", "broker-a", T0 + 5, "error", T0 + 10 * MINUTE)).toBe(true);
+        expect(await store.getJobState("purge")).toEqual({
+          name: "purge",
+          owner: null,
+          lockedUntil: null,
+          nextRunAt: T0 + 10 * MINUTE,
+          lastStartedAt: T0,
+          lastFinishedAt: T0 + 5,
+          lastOutcome: "error",
+        });
+        expect(await store.acquireJobLock("purge", "broker-b", T0 + 10 * MINUTE - 1, T0 + 11 * MINUTE)).toBe(false);
+        expect(await store.acquireJobLock("purge", "broker-b", T0 + 10 * MINUTE, T0 + 11 * MINUTE)).toBe(true);
+      });
+    });
+
     describe("signing keys", () => {
       it("stores keys with their bytes and lists them oldest first", async () => {
         await store.insertSigningKey(signingKey("kid-2", T0 + 1));
@@ -733,10 +837,10 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(first[0]?.prevHash).toBe(GENESIS_HASH);
         expect(first[1]?.prevHash).toBe(first[0]?.hash);
         expect(second[0]).toMatchObject({ seq: 3, prevHash: first[1]?.hash, requestId: "r3", outcome: "denied" });
-        expect(second[0]?.hash).toBe(chainHash(first[1]!.hash, 3, entry({ requestId: "r3", outcome: "denied" })));
+        expect(second[0]?.hash).toBe(chainHash(TEST_CHAIN_KEY, first[1]!.hash, 3, entry({ requestId: "r3", outcome: "denied" })));
         const stored = await allAudit(store);
         expect(stored).toEqual([...first, ...second]);
-        expect(await verifyChain(store.auditPages(2))).toMatchObject({ ok: true, checked: 3, head: { seq: 3, hash: second[0]?.hash } });
+        expect(await verifyChain(store.auditPages(2), KEYED_FROM_START)).toMatchObject({ ok: true, checked: 3, head: { seq: 3, hash: second[0]?.hash } });
       });
 
       it("returns [] and writes nothing for an empty batch", async () => {
@@ -765,7 +869,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         const next = await store.appendAudit([entry({ requestId: "after" })], [lease("l-new")]);
         expect(next[0]?.seq).toBe(2);
         expect(await store.getLease("l-new")).toBeDefined();
-        expect((await verifyChain(store.auditPages(10))).ok).toBe(true);
+        expect((await verifyChain(store.auditPages(10), KEYED_FROM_START)).ok).toBe(true);
       });
 
       describe("queries", () => {

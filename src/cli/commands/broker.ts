@@ -98,6 +98,9 @@ function stopOnSignal(logger: Logger): { attach(broker: RunningBroker): Promise<
   };
 }
 
+const ACCEPT_ROLLBACK_HELP =
+  "start even though the database is behind (or differs from) the newest audit checkpoint (a restored backup); recorded in the audit trail as audit.rollback_accepted";
+
 export function registerBrokerCommands(program: Command, output: (json: boolean) => Output, setExit: (promise: Promise<number>) => void) {
   program
     .command("dev")
@@ -107,7 +110,8 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
     .option("--policies <dir>", "policy folder (default ./policies, else an example in the data dir)")
     .option("--config <file>", "extra settings (mounts, ...) on top of the embedded default")
     .option("--json", "print one JSON line {url, admin_token} once ready")
-    .action(async (options: { port: string; dataDir: string; policies?: string; config?: string; json?: boolean }) => {
+    .option("--accept-audit-rollback", ACCEPT_ROLLBACK_HELP)
+    .action(async (options: { port: string; dataDir: string; policies?: string; config?: string; json?: boolean; acceptAuditRollback?: boolean }) => {
       const out = output(Boolean(options.json));
       if (!/^\d{1,5}$/.test(options.port) || Number(options.port) > 65535) throw new CliError("--port must be a number 0-65535", 2);
       const dataDir = resolve(options.dataDir);
@@ -148,10 +152,10 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
         await store.close();
       }
       const adminStore = await openStore(config.database);
-      const adminToken = await devAdminToken(adminStore, join(dataDir, "admin.token")).finally(() => adminStore.close());
+      const adminToken = await devAdminToken(adminStore, ring, join(dataDir, "admin.token")).finally(() => adminStore.close());
       const logger = createLogger(config.log_level);
       const signals = stopOnSignal(logger);
-      const broker = await startBroker({ config, masterKey: ring, logger });
+      const broker = await startBroker({ config, masterKey: ring, logger, acceptAuditRollback: options.acceptAuditRollback === true });
       const exited = signals.attach(broker).finally(() => lock.release());
       if (out.json) {
         out.out(JSON.stringify({ url: broker.url, admin_token: adminToken }));
@@ -170,7 +174,8 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
     .command("serve")
     .description("run a production broker from a config file plus CREDBROKER_* environment")
     .option("--config <file>", "configuration file (YAML)")
-    .action(async (options: { config?: string }) => {
+    .option("--accept-audit-rollback", ACCEPT_ROLLBACK_HELP)
+    .action(async (options: { config?: string; acceptAuditRollback?: boolean }) => {
       const { loadConfig, resolveMasterKey, openStore, isInitialised, createLogger, startBroker } = await brokerModules();
       const config = loadConfig(options.config ?? (existsSync("credbroker.yaml") ? "credbroker.yaml" : undefined));
       const ring = resolveMasterKey(config, process.env, false);
@@ -179,7 +184,7 @@ export function registerBrokerCommands(program: Command, output: (json: boolean)
       if (!initialised) throw new CliError("this broker is not initialised: run `credbroker init` first");
       const logger = createLogger(config.log_level);
       const signals = stopOnSignal(logger);
-      setExit(signals.attach(await startBroker({ config, masterKey: ring, logger })));
+      setExit(signals.attach(await startBroker({ config, masterKey: ring, logger, acceptAuditRollback: options.acceptAuditRollback === true })));
     });
 
   program

@@ -11,6 +11,7 @@ import type { LoadResult } from "../../policy/load.js";
 import type { EvaluationRequest as ExplainRequest } from "../../policy/types.js";
 import { apiClientFromEnv, type ApiClient } from "../api-client.js";
 import { CliError } from "../errors.js";
+import { registerAuditIntegrityCommands } from "./audit-integrity.js";
 import { table, terminalSafe, type Output } from "../output.js";
 
 export function registerInspectCommands(program: Command, output: (json: boolean) => Output, setExit: (promise: Promise<number>) => void) {
@@ -167,24 +168,7 @@ export function registerInspectCommands(program: Command, output: (json: boolean
       if (options.output) await new Promise((done) => (target as ReturnType<typeof createWriteStream>).end(done));
       process.stderr.write(`\rexported ${lines} lines\n`);
     });
-  audit
-    .command("verify")
-    .description("check the hash chain: detects deleted, altered or reordered records")
-    .option("--json")
-    .action(async (options: { json?: boolean }) => {
-      const out = output(Boolean(options.json));
-      const result = await api().request<{ ok: boolean; checked: number; head: { seq: number; hash: string } | null; problems: Array<{ seq: number; kind: string; message: string }> }>(
-        "GET",
-        "v1/audit/verify",
-      );
-      if (out.json) out.out(JSON.stringify(result));
-      else {
-        out.out(result.ok ? `ok: ${result.checked} records, chain intact` : `TAMPERED: ${result.problems.length} problem(s) in ${result.checked} records`);
-        for (const problem of result.problems) out.out(`  seq ${problem.seq}: ${problem.kind}: ${terminalSafe(problem.message)}`);
-        if (result.head) out.out(`head: seq ${result.head.seq} hash ${result.head.hash} (record it outside the broker to detect truncation)`);
-      }
-      if (!result.ok) setExit(Promise.resolve(1));
-    });
+  registerAuditIntegrityCommands(audit, output, setExit);
 }
 
 /** `policy check`'s refusal of a folder that cannot hold the policy: missing, or without any policy file. */

@@ -15,6 +15,7 @@ import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { operatorActor, pathParam, requestMeta } from "../request.js";
 import { setHeader } from "../headers.js";
+import { leaseCursor, nextCursor, operatorCursor, pageQuery, requestedPage, secretCursor, serverCursor } from "../pagination.js";
 import { brokerApp, errors, json, jsonBody, operatorSecurity, route, type BrokerRoute } from "../openapi.js";
 import {
   CredentialsRotated,
@@ -122,8 +123,18 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
   );
   operatorRoute(
     "servers",
-    { method: "get", path: "/v1/admin/servers", summary: "List servers", ...servers, responses: { 200: json(ServerList, "every server"), ...errors(401, 403, 503) } },
-    async (c) => c.json({ servers: (await deps.servers.list()).map(serverToJson) }),
+    {
+      method: "get",
+      path: "/v1/admin/servers",
+      summary: "List servers, by id, a page at a time",
+      ...servers,
+      request: { query: z.object(pageQuery) },
+      responses: { 200: json(ServerList, "one page of servers"), ...errors(400, 401, 403, 503) },
+    },
+    async (c) => {
+      const page = await deps.servers.list(requestedPage(c, serverCursor));
+      return c.json({ servers: page.items.map(serverToJson), next_cursor: nextCursor(serverCursor, page) });
+    },
   );
   operatorRoute(
     "servers",
@@ -194,14 +205,14 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     {
       method: "get",
       path: "/v1/admin/secrets",
-      summary: "List secrets' metadata (never values)",
+      summary: "List secrets' metadata (never values), by path, a page at a time",
       ...secrets,
-      request: { query: z.object({ prefix: z.string().optional() }) },
-      responses: { 200: json(SecretList, "metadata of each secret under the prefix"), ...errors(400, 401, 403, 503) },
+      request: { query: z.object({ prefix: z.string().optional(), ...pageQuery }) },
+      responses: { 200: json(SecretList, "one page of the metadata of each secret under the prefix"), ...errors(400, 401, 403, 503) },
     },
     async (c) => {
-      const list = await deps.secretAdmin.list(c.req.query("prefix") ?? "");
-      return c.json({ secrets: list.map(secretMetadataToJson) });
+      const page = await deps.secretAdmin.list(c.req.query("prefix") ?? "", requestedPage(c, secretCursor));
+      return c.json({ secrets: page.items.map(secretMetadataToJson), next_cursor: nextCursor(secretCursor, page) });
     },
   );
   operatorRoute(
@@ -264,17 +275,20 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     {
       method: "get",
       path: "/v1/admin/leases",
-      summary: "List leases",
+      summary: "List leases, oldest issued first, a page at a time",
       ...leases,
-      request: { query: z.object({ server: z.string().optional(), secret: z.string().optional(), all: z.enum(["true", "false"]).optional().describe("true: ended leases too") }) },
-      responses: { 200: json(LeaseList, "matching leases"), ...errors(400, 401, 403, 503) },
+      request: {
+        query: z.object({ server: z.string().optional(), secret: z.string().optional(), all: z.enum(["true", "false"]).optional().describe("true: ended leases too"), ...pageQuery }),
+      },
+      responses: { 200: json(LeaseList, "one page of matching leases"), ...errors(400, 401, 403, 503) },
     },
     async (c) => {
       const server = c.req.query("server");
       const secret = c.req.query("secret");
-      const list = await deps.leases.list({ ...(server && { serverId: server }), ...(secret && { secretPath: parseSecretName(secret).name }), activeOnly: c.req.query("all") !== "true" });
+      const filter = { ...(server && { serverId: server }), ...(secret && { secretPath: parseSecretName(secret).name }), activeOnly: c.req.query("all") !== "true" };
+      const page = await deps.leases.list(filter, requestedPage(c, leaseCursor));
       const now = deps.clock();
-      return c.json({ leases: list.map((lease) => leaseToJson(lease, now)) });
+      return c.json({ leases: page.items.map((lease) => leaseToJson(lease, now)), next_cursor: nextCursor(leaseCursor, page) });
     },
   );
   operatorRoute(
@@ -336,8 +350,18 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
   );
   operatorRoute(
     "operators",
-    { method: "get", path: "/v1/admin/operators", summary: "List operators", ...operators, responses: { 200: json(OperatorList, "every operator"), ...errors(401, 403, 503) } },
-    async (c) => c.json({ operators: (await deps.operators.list()).map(operatorToJson) }),
+    {
+      method: "get",
+      path: "/v1/admin/operators",
+      summary: "List operators, by name, a page at a time",
+      ...operators,
+      request: { query: z.object(pageQuery) },
+      responses: { 200: json(OperatorList, "one page of operators"), ...errors(400, 401, 403, 503) },
+    },
+    async (c) => {
+      const page = await deps.operators.list(requestedPage(c, operatorCursor));
+      return c.json({ operators: page.items.map(operatorToJson), next_cursor: nextCursor(operatorCursor, page) });
+    },
   );
   operatorRoute(
     "operators",

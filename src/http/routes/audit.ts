@@ -9,8 +9,11 @@ import { queryInt } from "../body.js";
 import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { parseTimeBound } from "../../audit/time.js";
-import { brokerApp, errors, json, operatorSecurity, route } from "../openapi.js";
-import { AccessReport, AuditPage, AuditVerification } from "../schemas.js";
+import { brokerApp, errors, json, jsonBody, operatorSecurity, route } from "../openapi.js";
+import { AccessReport, AuditArchived, AuditArchiveRequest, AuditPage, AuditVerification, AuditVerifyRequest, CheckpointKey } from "../schemas.js";
+import { readJson } from "../body.js";
+import { operatorActor, requestMeta } from "../request.js";
+import { ADMIN_ROLE } from "../../policy/types.js";
 
 const filterQuery = {
   server: z.string().optional().describe("the actor (server id or operator name); `actor` is the same"),
@@ -106,13 +109,86 @@ export function auditRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     {
       method: "get",
       path: "/v1/audit/verify",
-      summary: "Verify the audit hash chain",
+      summary: "Verify the keyed audit chain against the broker's own checkpoint files",
       ...audit,
       responses: { 200: json(AuditVerification, "the result; ok false names each problem"), ...errors(401, 403, 503) },
     },
     async (c) => {
       const result = await deps.auditQueries.verify();
       return c.json(result);
+    },
+  );
+
+  route(
+    app,
+    {
+      method: "post",
+      path: "/v1/audit/verify",
+      summary: "Verify the keyed audit chain against the signed checkpoints given (e.g. from a webhook receiver or a copied file)",
+      ...audit,
+      request: { body: jsonBody(AuditVerifyRequest) },
+      responses: { 200: json(AuditVerification, "the result; ok false names each problem"), ...errors(400, 401, 403, 413, 415, 503) },
+    },
+    async (c) => {
+      const body = await readJson(c, AuditVerifyRequest);
+      return c.json(await deps.auditQueries.verify(body.checkpoints));
+    },
+  );
+
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/audit/checkpoint-key",
+      summary: "The public key audit checkpoints and archive segments are signed with",
+      ...audit,
+      responses: { 200: json(CheckpointKey, "key id and PEM"), ...errors(401, 403) },
+    },
+    (c) => c.json({ key_id: deps.checkpointKey.keyId, public_key_pem: deps.checkpointKey.publicKeyPem }),
+  );
+
+  // Archiving removes records: the audit permission to read them, and the admin role to remove them.
+  const requireAdmin = (c: Parameters<typeof operatorActor>[0]) => {
+    const principal = c.get("principal");
+    if (principal?.kind !== "operator" || principal.role !== ADMIN_ROLE) throw new BrokerError("forbidden", "archiving audit records needs the admin role");
+  };
+  route(
+    app,
+    {
+      method: "get",
+      path: "/v1/audit/archive",
+      summary: "Export the records before a time as a signed segment (JSON lines, trailer last); removes nothing",
+      ...audit,
+      request: { query: z.object({ before: z.string().describe("ISO time or a duration back from now (90d)") }) },
+      responses: {
+        200: { description: "record lines, then the signed trailer line", content: { "application/x-ndjson": { schema: { type: "string" } } } },
+        ...errors(400, 401, 403, 404, 503),
+      },
+    },
+    async (c) => {
+      requireAdmin(c);
+      const before = parseTimeBound(c.req.query("before"), deps.clock(), "before");
+      if (before === undefined) throw new BrokerError("invalid_request", "before is required");
+      const segment = await deps.auditArchive.exportSegment(before);
+      c.header("content-type", "application/x-ndjson");
+      return c.body(`${[...segment.lines, JSON.stringify(segment.trailer)].join("\n")}\n`);
+    },
+  );
+
+  route(
+    app,
+    {
+      method: "post",
+      path: "/v1/audit/archive",
+      summary: "Remove an exported segment's records; the kept chain is anchored on its last record",
+      ...audit,
+      request: { body: jsonBody(AuditArchiveRequest) },
+      responses: { 200: json(AuditArchived, "how many records were removed, and the anchor"), ...errors(400, 401, 403, 409, 413, 415, 503) },
+    },
+    async (c) => {
+      requireAdmin(c);
+      const body = await readJson(c, AuditArchiveRequest);
+      return c.json(await deps.auditArchive.removeSegment(operatorActor(c), requestMeta(c), body.through_seq, body.records_sha256));
     },
   );
 

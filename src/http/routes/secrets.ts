@@ -10,6 +10,7 @@ import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
 import { secretAnswer } from "../headers.js";
 import { brokerApp, errors, json, jsonBody, route, serverSecurity } from "../openapi.js";
+import { leaseCursor, nextCursor, pageQuery, requestedPage } from "../pagination.js";
 import { BatchReadAnswer, LeaseList, RenewAnswer, SingleReadAnswer } from "../schemas.js";
 
 const readRequest = z
@@ -23,7 +24,7 @@ const renewRequest = z
 
 const secretPath = z.object({ path: z.string().describe("the secret name, slashes included, optionally with #key (URL-encoded as %23)") });
 const leaseId = z.object({ id: z.string() });
-const allQuery = z.object({ all: z.enum(["true", "false"]).optional().describe("true: ended leases too") });
+const ownLeasesQuery = z.object({ all: z.enum(["true", "false"]).optional().describe("true: ended leases too"), ...pageQuery });
 
 export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthenticators>) {
   const app = brokerApp();
@@ -115,16 +116,16 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
     {
       method: "get",
       path: "/v1/leases",
-      summary: "The caller's own leases",
+      summary: "The caller's own leases, oldest issued first, a page at a time",
       tags: ["leases"],
       security: serverSecurity,
-      request: { query: allQuery },
-      responses: { 200: json(LeaseList, "active leases (all with ?all=true)"), ...errors(401, 503) },
+      request: { query: ownLeasesQuery },
+      responses: { 200: json(LeaseList, "one page of active leases (all with ?all=true)"), ...errors(400, 401, 503) },
     },
     async (c) => {
-      const leases = await deps.leases.list({ serverId: caller(c).serverId, activeOnly: c.req.query("all") !== "true" });
+      const page = await deps.leases.list({ serverId: caller(c).serverId, activeOnly: c.req.query("all") !== "true" }, requestedPage(c, leaseCursor));
       const now = deps.clock();
-      return c.json({ leases: leases.map((lease) => leaseToJson(lease, now)) });
+      return c.json({ leases: page.items.map((lease) => leaseToJson(lease, now)), next_cursor: nextCursor(leaseCursor, page) });
     },
   );
 

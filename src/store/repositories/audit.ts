@@ -4,9 +4,9 @@
  * process appends through its committer thread instead (sqlite-committer.ts).
  */
 import { and, asc, desc, eq, gt, gte, lt, lte, or, sql, type SQL } from "drizzle-orm";
-import { extendChain, type ChainHead } from "../../audit/chain.js";
+import { extendChain, type ChainHead, type ChainKey } from "../../audit/chain.js";
 import type { AuditEntry, AuditRecord, Lease } from "../../domain.js";
-import { allColumns, insertInto, startsWith } from "../sql/build.js";
+import { allColumns, assignments, excluded, insertInto, startsWith } from "../sql/build.js";
 import type { Row, SqlExecutor } from "../sql/executor.js";
 import { num, numOrNull, oneOf, str, strOrNull } from "../sql/rows.js";
 import type { AccessSummaryRow, AuditFilter } from "../store.js";
@@ -17,7 +17,10 @@ import type { LeaseRepository } from "./leases.js";
 const INSERT_CHUNK = 1000;
 
 export interface AuditRepository {
-  append(entries: AuditEntry[], leases: Lease[]): Promise<AuditRecord[]>;
+  /** Chains `entries` with `key` onto the head and inserts them with `leases`, in one transaction. */
+  append(key: ChainKey, entries: AuditEntry[], leases: Lease[]): Promise<AuditRecord[]>;
+  /** Deletes the records up to `throughSeq` and stores the archive anchor row, in one transaction; returns how many were deleted. */
+  archiveThrough(throughSeq: number, anchor: { key: string; value: string }): Promise<number>;
   query(filter: AuditFilter): Promise<AuditRecord[]>;
   accessSummary(resource: string, since: number | undefined): Promise<AccessSummaryRow[]>;
 }
@@ -50,17 +53,26 @@ export interface AuditRepositoryOptions {
 export function auditRepository(db: SqlExecutor, t: StoreTables, leases: LeaseRepository, options: AuditRepositoryOptions): AuditRepository {
   const e = t.auditEvents;
   return {
-    append(entries, newLeases) {
+    append(key, entries, newLeases) {
       return db.transaction(async (tx) => {
         await leases.insert(newLeases, tx);
         await options.lockChain(tx);
         const last = await tx.get(sql`select ${e.seq}, ${e.hash} from ${e} order by ${desc(e.seq)} limit 1`);
         const head: ChainHead | undefined = last && { seq: num(last.seq), hash: str(last.hash) };
-        const records = extendChain(head, entries);
+        const records = extendChain(key, head, entries);
         for (let start = 0; start < records.length; start += INSERT_CHUNK) {
           await tx.run(insertInto(e, records.slice(start, start + INSERT_CHUNK).map((record) => ({ ...record }))));
         }
         return records;
+      });
+    },
+    archiveThrough(throughSeq, anchor) {
+      return db.transaction(async (tx) => {
+        await options.lockChain(tx);
+        const deleted = await tx.all(sql`delete from ${e} where ${lte(e.seq, throughSeq)} returning ${e.seq}`);
+        const m = t.brokerMeta;
+        await tx.run(sql`${insertInto(m, [anchor])} on conflict (${sql.identifier(m.key.name)}) do update set ${assignments(m, { value: excluded(m.value) })}`);
+        return deleted.length;
       });
     },
     async query(filter) {

@@ -1,8 +1,8 @@
 /** Operators: people holding an operator token (stored as its hash). */
 import { and, asc, eq, isNotNull, isNull, sql } from "drizzle-orm";
-import type { OperatorRecord } from "../../domain.js";
+import type { OperatorRecord, PageRequest } from "../../domain.js";
 import { BrokerError } from "../../errors.js";
-import { assignments, excluded, insertInto } from "../sql/build.js";
+import { afterKey, assignments, excluded, insertInto, pageLimit, whereAll } from "../sql/build.js";
 import type { Row, SqlExecutor } from "../sql/executor.js";
 import { num, numOrNull, str } from "../sql/rows.js";
 import type { StoreTables } from "../tables.js";
@@ -10,7 +10,7 @@ import type { StoreTables } from "../tables.js";
 export interface OperatorRepository {
   create(operator: OperatorRecord & { tokenHash: string }): Promise<void>;
   byTokenHash(tokenHash: string): Promise<OperatorRecord | undefined>;
-  list(): Promise<OperatorRecord[]>;
+  list(page?: PageRequest<string>): Promise<OperatorRecord[]>;
   revoke(name: string, now: number): Promise<boolean>;
   countActive(): Promise<number>;
   byName(name: string): Promise<OperatorRecord | undefined>;
@@ -43,8 +43,8 @@ export function operatorRepository(db: SqlExecutor, t: StoreTables): OperatorRep
       const row = await db.get(sql`select ${columns} from ${o} where ${eq(o.tokenHash, tokenHash)}`);
       return row && operatorFromRow(row);
     },
-    async list() {
-      return (await db.all(sql`select ${columns} from ${o} order by ${asc(o.name)}`)).map(operatorFromRow);
+    async list(page) {
+      return (await db.all(sql`select ${columns} from ${o}${whereAll(afterKey(o.name, page))} order by ${asc(o.name)}${pageLimit(page)}`)).map(operatorFromRow);
     },
     async revoke(name, now) {
       return (await db.run(sql`update ${o} set ${assignments(o, { revokedAt: now })} where ${and(eq(o.name, name), isNull(o.revokedAt))}`)) > 0;

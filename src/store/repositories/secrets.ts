@@ -1,8 +1,8 @@
 /** Secret metadata (every path) and encrypted versions (the local backend's values). */
 import { and, asc, eq, isNull, ne, sql, type Column, type SQL } from "drizzle-orm";
-import type { SecretMetadata, SecretVersionInfo } from "../../domain.js";
+import type { PageRequest, SecretMetadata, SecretVersionInfo } from "../../domain.js";
 import { parseLabels } from "../shared.js";
-import { allColumns, assignments, excluded, insertInto, startsWith } from "../sql/build.js";
+import { afterKey, allColumns, assignments, excluded, insertInto, pageLimit, startsWith, whereAll } from "../sql/build.js";
 import type { Row, SqlExecutor } from "../sql/executor.js";
 import { bytes, num, numOrNull, oneOf, str } from "../sql/rows.js";
 import type { EncryptedVersion, SecretWrite } from "../store.js";
@@ -11,7 +11,7 @@ import type { StoreTables } from "../tables.js";
 export interface SecretRepository {
   write(write: SecretWrite): Promise<number>;
   metadata(path: string): Promise<SecretMetadata | undefined>;
-  list(prefix: string): Promise<SecretMetadata[]>;
+  list(prefix: string, page?: PageRequest<string>): Promise<SecretMetadata[]>;
   version(path: string, version: number): Promise<EncryptedVersion | undefined>;
   currentVersion(path: string): Promise<EncryptedVersion | undefined>;
   versions(path: string): Promise<SecretVersionInfo[]>;
@@ -111,8 +111,9 @@ export function secretRepository(db: SqlExecutor, t: StoreTables): SecretReposit
       const row = await metadataByPath.get({ path });
       return row && metadataFromRow(row);
     },
-    async list(prefix) {
-      const rows = await db.all(sql`select ${allColumns(s)} from ${s} where ${and(isNull(s.deletedAt), startsWith(s.path, prefix))} order by ${asc(s.path)}`);
+    async list(prefix, page) {
+      const where = whereAll(isNull(s.deletedAt), startsWith(s.path, prefix), afterKey(s.path, page));
+      const rows = await db.all(sql`select ${allColumns(s)} from ${s}${where} order by ${asc(s.path)}${pageLimit(page)}`);
       return rows.map(metadataFromRow);
     },
     async version(path, version) {

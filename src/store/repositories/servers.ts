@@ -1,9 +1,9 @@
 /** Servers and their credentials (client secrets, public keys). */
 import { and, asc, eq, isNotNull, isNull, sql } from "drizzle-orm";
-import type { ServerCredential, ServerRecord } from "../../domain.js";
+import type { PageRequest, ServerCredential, ServerRecord } from "../../domain.js";
 import { BrokerError } from "../../errors.js";
 import { parseLabels } from "../shared.js";
-import { allColumns, assignments, excluded, insertInto } from "../sql/build.js";
+import { afterKey, allColumns, assignments, excluded, insertInto, pageLimit, whereAll } from "../sql/build.js";
 import type { PreparedQuery, Row, SqlExecutor } from "../sql/executor.js";
 import { num, numOrNull, oneOf, str, strOrNull } from "../sql/rows.js";
 import type { StoreTables } from "../tables.js";
@@ -12,7 +12,7 @@ import type { StoreTables } from "../tables.js";
 export interface ServerRepository {
   create(server: ServerRecord): Promise<void>;
   get(id: string): Promise<ServerRecord | undefined>;
-  list(): Promise<ServerRecord[]>;
+  list(page?: PageRequest<string>): Promise<ServerRecord[]>;
   setDisabled(id: string, disabledAt: number | null): Promise<boolean>;
   setTokensNotBefore(id: string, notBefore: number): Promise<boolean>;
   addCredential(credential: ServerCredential): Promise<void>;
@@ -69,8 +69,8 @@ export function serverRepository(db: SqlExecutor, t: StoreTables): ServerReposit
       const row = await byId.get({ id });
       return row && serverFromRow(row);
     },
-    async list() {
-      return (await db.all(sql`select ${allColumns(s)} from ${s} where ${isNull(s.deletedAt)} order by ${asc(s.id)}`)).map(serverFromRow);
+    async list(page) {
+      return (await db.all(sql`select ${allColumns(s)} from ${s}${whereAll(isNull(s.deletedAt), afterKey(s.id, page))} order by ${asc(s.id)}${pageLimit(page)}`)).map(serverFromRow);
     },
     async setDisabled(id, disabledAt) {
       return (await db.run(sql`update ${s} set ${assignments(s, { disabledAt })} where ${eq(s.id, id)}`)) > 0;

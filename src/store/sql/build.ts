@@ -65,3 +65,21 @@ export function startsWith(column: Column, prefix: string): SQL {
   // The escape character is bound, not a literal: SQLite and PostgreSQL read '\' in literals differently.
   return sql`${column} like ${`${escapeLike(prefix)}%`} escape ${"\\"}`;
 }
+
+/** ` where a and b ...` of the conditions given (undefined ones left out); empty when none remain. */
+export function whereAll(...conditions: Array<SQL | undefined>): SQL {
+  const present = conditions.filter((condition): condition is SQL => condition !== undefined);
+  return present.length === 0 ? sql`` : sql` where ${sql.join(present, sql` and `)}`;
+}
+
+/** `column > page.after` (keyset pagination on a unique sort column); undefined from the first row. */
+export function afterKey<Key>(column: Column, page: { after?: Key } | undefined): SQL | undefined {
+  return page?.after === undefined ? undefined : sql`${column} > ${page.after}`;
+}
+
+/** ` limit N` of a page; empty without one. A limit that is not a positive integer is misuse (TypeError). */
+export function pageLimit(page: { limit: number } | undefined): SQL {
+  if (page === undefined) return sql``;
+  if (!Number.isInteger(page.limit) || page.limit < 1) throw new TypeError(`a page limit must be a positive integer, not ${page.limit}`);
+  return sql` limit ${page.limit}`;
+}
