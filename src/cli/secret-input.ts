@@ -24,8 +24,9 @@ function promptHidden(question: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const stdin = process.stdin;
     let typed = "";
-    process.stderr.write(question);
+    // Echo off before the question shows: what is typed (or pasted) the moment it appears stays unseen.
     stdin.setRawMode(true);
+    process.stderr.write(question);
     stdin.resume();
     stdin.setEncoding("utf8");
     const finish = (error?: CliError) => {

@@ -3,9 +3,29 @@
  * from stdin (never argv), verified by the broker before it is stored; `whoami` and `status` use
  * it; the environment wins over it, and its token never goes to a broker other than its own.
  */
+import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, startDev, tempConfigHome, type DevBroker } from "../helpers/cli.js";
+import { ROOT, runCli, startDev, tempConfigHome, type DevBroker } from "../helpers/cli.js";
+
+/** util-linux `script` gives the CLI a real terminal (a pty), as a person typing has. */
+const HAS_SCRIPT = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+
+/** Runs the CLI on a pty, types `typed` once the prompt is up, and resolves with what the terminal showed. */
+function onTerminal(args: string[], env: NodeJS.ProcessEnv, typed: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const command = [process.execPath, resolve(ROOT, "dist/cli/bin.js"), ...args].map((part) => `'${part}'`).join(" ");
+    const child = spawn("script", ["-qec", command, "/dev/null"], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    let shown = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      shown += chunk.toString("utf8");
+      if (shown.includes("operator token for") && !child.stdin.writableEnded) child.stdin.end(`${typed}\r`);
+    });
+    child.on("error", reject);
+    child.on("close", () => resolvePromise(shown));
+  });
+}
 
 const POLICY = `
 servers:
@@ -53,6 +73,20 @@ describe("credbroker login, whoami, status", () => {
     const json = JSON.parse((await runCli(["status", "--json"], { env: home.env })).stdout) as { storage: string; mounts: unknown[]; policy: { files: number } };
     expect(json).toMatchObject({ storage: "sqlite", url: dev.url, policy: { files: 1 } });
     expect(json.mounts).toEqual([{ path: "", backend: "local", healthy: true, error: null }]);
+  });
+
+  it.skipIf(!HAS_SCRIPT)("on a terminal, prompts for the token without echoing it (skipped without util-linux script)", async () => {
+    const other = tempConfigHome();
+    try {
+      const shown = await onTerminal(["login", dev.url, "--profile", "typed"], other.env, adminToken);
+      expect(shown).toContain(`operator token for ${dev.url}: `);
+      expect(shown).toContain("logged in to");
+      expect(shown, "the typed token was echoed").not.toContain(adminToken);
+      expect(shown).not.toContain(adminToken.slice(4, 20));
+      expect(JSON.parse(readFileSync(other.credentialsFile, "utf8"))).toEqual({ profiles: { typed: { url: dev.url, token: adminToken } } });
+    } finally {
+      other.remove();
+    }
   });
 
   it("refuses a token the broker does not accept and stores nothing", async () => {
