@@ -8,6 +8,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+# The client package is a workspace: npm ci needs its manifest, `prepare` builds it too.
+COPY packages/client/package.json packages/client/tsconfig.build.json ./packages/client/
 COPY src ./src
 # npm ci runs the install scripts (better-sqlite3) and `prepare`, which needs src/ and the tsconfigs.
 RUN npm ci --no-audit --no-fund

@@ -33,6 +33,11 @@ const DEFAULT_CHECKPOINT_INTERVAL = 300;
 const DEFAULT_LEASE_RETENTION = 7 * 86400;
 /** Default of `lease.purge_interval`. */
 const DEFAULT_PURGE_INTERVAL = 10 * 60;
+/** Default of `rate_limit.requests`: per source address, every route but the probes. */
+const DEFAULT_REQUEST_BUDGET = { per_second: 200, burst: 10_000 };
+const requestBudget = z
+  .object({ per_second: z.number().positive().default(DEFAULT_REQUEST_BUDGET.per_second), burst: z.number().int().positive().default(DEFAULT_REQUEST_BUDGET.burst) })
+  .strict();
 
 /** Default of `events.max_streams_per_server`. */
 const DEFAULT_MAX_STREAMS_PER_SERVER = 10;
@@ -60,14 +65,25 @@ const configSchema = z
       .default({ default_ttl: 15 * 60, max_ttl: 24 * 3600, retention: DEFAULT_LEASE_RETENTION, purge_interval: DEFAULT_PURGE_INTERVAL }),
     rate_limit: z
       .object({
+        /** The token endpoint's budget per source address (on top of `requests`). */
         per_second: z.number().positive().default(5),
         burst: z.number().int().positive().default(20),
         max_failures: z.number().int().positive().default(10),
         failure_window: duration.default(300),
         lockout: duration.default(900),
+        /**
+         * Every route's budget per source address (GET /healthz, /readyz and /metrics are exempt);
+         * a batch read costs one per name. Room for many servers behind one address starting at
+         * once; see docs/security.md "Rate limits and flooding".
+         */
+        requests: requestBudget.default(DEFAULT_REQUEST_BUDGET),
+        /** Repeated unauthenticated refusals from one source are audited once per this window, then as one record with a count. */
+        refusal_window: duration.default(60),
+        /** Refusals of one kind from one source recorded one by one in a window before the rest are only counted. */
+        refusals_recorded: z.number().int().min(1).default(1),
       })
       .strict()
-      .default({ per_second: 5, burst: 20, max_failures: 10, failure_window: 300, lockout: 900 }),
+      .default({ per_second: 5, burst: 20, max_failures: 10, failure_window: 300, lockout: 900, requests: DEFAULT_REQUEST_BUDGET, refusal_window: 60, refusals_recorded: 1 }),
     max_body_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
     /** Take the client address from X-Forwarded-For (only behind a trusted proxy). */
     trust_proxy: z.boolean().default(false),

@@ -23,6 +23,7 @@ export type ErrorCode =
   | "audit_unavailable"
   | "audit_tampered"
   | "backend_unavailable"
+  | "rotation_failed"
   | "storage_unavailable"
   | "not_initialised"
   | "internal";
@@ -47,6 +48,8 @@ const defaultStatus: Record<ErrorCode, number> = {
   audit_unavailable: 503,
   audit_tampered: 503,
   backend_unavailable: 503,
+  // The target system answered and refused a rotation step (a bad gateway, not the caller's fault).
+  rotation_failed: 502,
   storage_unavailable: 503,
   not_initialised: 503,
   internal: 500,

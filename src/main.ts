@@ -95,7 +95,7 @@ async function startOpened(
   opened.push(() => runningCheckpoints.stop());
   const policy = await loadPolicies({ config, store, audit, metrics, logger, clock });
   const clientSecretKey = await sealedMeta.getOrCreate("client_secret_hmac_key", 32);
-  const auth = await createAuth({ config, store, envelope, auditKey, clientSecretKey, clock });
+  const auth = await createAuth({ config, store, logger, envelope, auditKey, clientSecretKey, clock });
   const mounts = await createMountTable(config.mounts, { local: new LocalBackend(store, envelope, clock), logger, metrics, clock });
   opened.push(() => mounts.close());
   const events = await createEvents({ config, store, mounts, logger, clock });
@@ -107,6 +107,7 @@ async function startOpened(
   });
   const deps = createAppDeps({ config, logger, metrics, store, envelope, sealedMeta, audit, auditIntegrity: prepared.integrity, checkpoints: runningCheckpoints, auth, policy, mounts, events, scrapeToken, clock });
   opened.push(() => audit.drain());
+  opened.push(() => deps.refusals.close());
 
   const http = await serveHttp(deps, config.listen);
   // Watch only once serving: a start that fails part-way leaves no watcher behind.
@@ -128,6 +129,8 @@ async function startOpened(
       // Before the store closes: a running job finishes its step and hands its lock back.
       await jobs.stop();
       await http.close();
+      // The counts of refusals still in their window, before the audit trail closes.
+      await deps.refusals.close();
       await audit.drain();
       // After the last request's record: the clean-shutdown checkpoint covers everything written.
       await runningCheckpoints.stop();

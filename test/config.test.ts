@@ -10,7 +10,7 @@ import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { createMountTable } from "../src/backends/registry.js";
-import { loadConfig } from "../src/config.js";
+import { loadConfig, parseConfig } from "../src/config.js";
 import { startVaultTestServer } from "./servers/vault-server.js";
 import { json, openLocal, testLogger } from "./backends/helpers.js";
 
@@ -103,6 +103,36 @@ describe("lease retention and purge interval", () => {
     [{ CREDBROKER_LEASE__PURGE_BATCH: "10" }, "purge_batch"],
   ])("refuses %o naming %s", (env, key) => {
     expect(() => loadConfig(undefined, env)).toThrow(key);
+  });
+});
+
+describe("rate limits", () => {
+  it("default to budgets a busy deployment does not reach, with the token endpoint's as before", () => {
+    expect(parseConfig({}).rate_limit).toEqual({
+      per_second: 5,
+      burst: 20,
+      max_failures: 10,
+      failure_window: 300,
+      lockout: 900,
+      requests: { per_second: 200, burst: 10_000 },
+      refusal_window: 60,
+      refusals_recorded: 1,
+    });
+  });
+
+  it("take CREDBROKER_RATE_LIMIT__* overrides, one key at a time", () => {
+    const config = loadConfig(undefined, { CREDBROKER_RATE_LIMIT__REQUESTS__BURST: "50", CREDBROKER_RATE_LIMIT__REFUSAL_WINDOW: "5m" });
+    expect(config.rate_limit.requests).toEqual({ per_second: 200, burst: 50 });
+    expect(config.rate_limit.refusal_window).toBe(300);
+  });
+
+  it.each([
+    ["an unknown key", { requests: { per_minute: 5 } }, /rate_limit\.requests/],
+    ["a zero rate", { requests: { per_second: 0 } }, /rate_limit\.requests\.per_second/],
+    ["a fractional burst", { requests: { burst: 1.5 } }, /rate_limit\.requests\.burst/],
+    ["no refusal recorded at all", { refusals_recorded: 0 }, /rate_limit\.refusals_recorded/],
+  ])("refuse %s", (_what, rateLimit, message) => {
+    expect(() => parseConfig({ rate_limit: rateLimit })).toThrow(message);
   });
 });
 

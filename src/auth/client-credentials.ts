@@ -10,7 +10,7 @@
  * both audited here as `auth.token` denied and marked `audited`. The token route maps them to
  * RFC 6749 error codes.
  */
-import type { RequestMeta } from "../domain.js";
+import type { AuditEntry, RequestMeta } from "../domain.js";
 import { isValidServerId } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
@@ -41,6 +41,11 @@ export interface ClientCredentialsDeps {
   tokens: Pick<TokenService, "issue" | "ttlSeconds">;
   limiter: RateLimiter;
   audit: Pick<AuditWriter, "record">;
+  /**
+   * Where the throttle's own refusals (`rate_limited`, `locked_out`) are recorded: repeated ones
+   * from one source are summarised per window, so a flood past the budget cannot flood the trail.
+   */
+  throttleAudit: { record(entry: AuditEntry): Promise<unknown> };
   metrics: Pick<Metrics, "tokenIssues">;
   tokenRef: (tokenId: string) => string;
   /** Accepted `aud` values of client assertions. */
@@ -65,7 +70,7 @@ export class ClientCredentials {
     // Throttling is per source address only: a bucket per client id would let anyone who knows an
     // id (ids are predictable) drain it from other addresses and keep the real server out.
     const source = meta.sourceIp ?? "unknown";
-    const wait = limiter.take(`ip:${source}`);
+    const wait = await limiter.take(`ip:${source}`);
     if (wait > 0) {
       await this.fail(clientId, meta, "rate_limited");
       throw refused("rate_limited", "too many token requests; slow down", wait);
@@ -74,7 +79,7 @@ export class ClientCredentials {
     // that source only, and guesses at a secret (which a key-only server does not even have)
     // never lock the key path, nor the other way round.
     const failureKey = `${method.name}:${clientId}@${source}`;
-    const locked = limiter.lockedFor(failureKey);
+    const locked = await limiter.lockedFor(failureKey);
     if (locked > 0) {
       await this.fail(clientId, meta, "locked_out");
       throw refused("rate_limited", `too many failed attempts for this client from this address; try again in ${locked} seconds`, locked);
@@ -91,12 +96,12 @@ export class ClientCredentials {
       replaceSecretHash: (credentialId, expectedOldHash, newHash) => this.deps.store.replaceCredentialSecretHash(credentialId, expectedOldHash, newHash),
     });
     if (!outcome.authenticated && outcome.rejection) {
-      limiter.recordFailure(failureKey);
+      await limiter.recordFailure(failureKey);
       await this.fail(clientId, meta, outcome.rejection.reason);
       throw refused("unauthorized", outcome.rejection.message);
     }
     if (!outcome.authenticated || !server) {
-      limiter.recordFailure(failureKey);
+      await limiter.recordFailure(failureKey);
       await this.fail(clientId, meta, server ? `bad_credentials (${method.name})` : "unknown_client");
       throw refused("unauthorized", "client authentication failed");
     }
@@ -104,7 +109,7 @@ export class ClientCredentials {
       await this.fail(clientId, meta, "server_disabled");
       throw refused("unauthorized", "this server is disabled");
     }
-    limiter.recordSuccess(failureKey);
+    await limiter.recordSuccess(failureKey);
     const { token, claims } = await this.deps.tokens.issue(server.id);
     await this.deps.audit.record(
       auditEntry({ id: server.id, kind: "server", tokenRef: this.deps.tokenRef(claims.tokenId) }, meta, { action: "auth.token", resource: server.id, outcome: "allowed", reason: method.name }, clock()),
@@ -115,7 +120,8 @@ export class ClientCredentials {
 
   private async fail(clientId: string, meta: RequestMeta, reason: string): Promise<void> {
     this.deps.metrics.tokenIssues.inc({ outcome: "denied" });
-    await this.deps.audit.record(
+    const audit = reason === "rate_limited" || reason === "locked_out" ? this.deps.throttleAudit : this.deps.audit;
+    await audit.record(
       auditEntry({ id: clientId, kind: isValidServerId(clientId) ? "server" : "anonymous" }, meta, { action: "auth.token", resource: clientId, outcome: "denied", reason }, this.deps.clock()),
     );
   }

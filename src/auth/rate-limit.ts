@@ -1,21 +1,63 @@
 /**
- * Token-endpoint throttling, in memory per broker process:
- * - a token bucket per key (the token endpoint uses the source address) bounds request rate;
- * - a failure counter per key (method, client id and source address) locks that key out for a
- *   while after repeated bad credentials.
+ * Throttling counters: token buckets that bound a key's request rate, and failure counters that
+ * lock a key out for a while after repeated bad credentials. Where the counts live is a
+ * {@link RateCounters}: this process's memory ({@link MemoryCounters}, one broker per SQLite data
+ * directory) or the shared database (shared-counters.ts, every broker on one PostgreSQL database
+ * spends the same budget). {@link RateLimiter} binds counters to one budget and lockout policy.
  */
-export interface RateLimitOptions {
-  /** Sustained requests per second per key. */
+
+/** A token bucket: `burst` requests at once, refilled at `ratePerSecond`. */
+export interface Budget {
+  /** Sustained requests per second per key (> 0). */
   ratePerSecond: number;
-  /** Burst size per key. */
+  /** Requests a key may make at once (>= 1). */
   burst: number;
-  /** Failures within `failureWindowSeconds` that trigger a lockout. */
+}
+
+/** `maxFailures` failures within `failureWindowSeconds` lock the key out for `lockoutSeconds`. */
+export interface LockoutPolicy {
   maxFailures: number;
   failureWindowSeconds: number;
   lockoutSeconds: number;
-  clock?: () => number;
-  /** Entries kept before idle ones are swept (memory bound). */
-  maxKeys?: number;
+}
+
+/**
+ * The counters behind throttling. Times are epoch milliseconds passed in by the caller (a frozen
+ * clock in tests). Every method may reject with a BrokerError (`storage_unavailable`) when the
+ * counters live in a database that failed; the in-memory ones never do.
+ */
+export interface RateCounters {
+  /**
+   * Takes `cost` tokens (1 or more; more than `burst` counts as `burst`) from `key`'s bucket.
+   * Gives 0 when allowed, else the whole seconds (>= 1) to wait before `cost` tokens are there;
+   * a refused take takes nothing. A key never seen before starts with a full bucket. Counters in
+   * memory answer at once (a number), those in a database with a promise.
+   */
+  take(key: string, budget: Budget, cost: number, now: number): number | Promise<number>;
+  /** Seconds left of `key`'s lockout, or 0 when it is not locked out. */
+  lockedFor(key: string, now: number): Promise<number>;
+  /** Counts one failure of `key`; the failure that reaches `maxFailures` in the window starts a lockout. */
+  recordFailure(key: string, policy: LockoutPolicy, now: number): Promise<void>;
+  /** Forgets `key`'s failures (a correct credential). A lockout in force is only ever checked before. */
+  recordSuccess(key: string): Promise<void>;
+}
+
+/**
+ * A token-bucket take over a bucket's state: the tokens left after it, and when refused the time
+ * until the tokens are there (`waitMs`) and the same in whole seconds (>= 1, for Retry-After).
+ */
+export function takeFrom(
+  state: { tokens: number; updatedAt: number } | undefined,
+  budget: Budget,
+  cost: number,
+  now: number,
+): { tokens: number; waitMs: number; waitSeconds: number } {
+  const needed = Math.min(cost, budget.burst);
+  // A clock behind the bucket's (another broker's) refills nothing rather than draining it.
+  const refilled = state === undefined ? budget.burst : Math.min(budget.burst, state.tokens + (Math.max(0, now - state.updatedAt) / 1000) * budget.ratePerSecond);
+  if (refilled >= needed) return { tokens: refilled - needed, waitMs: 0, waitSeconds: 0 };
+  const waitMs = Math.ceil(((needed - refilled) / budget.ratePerSecond) * 1000);
+  return { tokens: refilled, waitMs, waitSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
 }
 
 interface Bucket {
@@ -29,65 +71,117 @@ interface Failures {
   lockedUntil: number;
 }
 
-export class RateLimiter {
+/**
+ * Counters in this process's memory. At most `maxKeys` buckets and as many failure entries are
+ * kept: past that the oldest quarter is dropped, so a flood of distinct keys costs bounded memory
+ * (a dropped key starts again with a full bucket, a dropped failure count from zero).
+ */
+export class MemoryCounters implements RateCounters {
   private readonly buckets = new Map<string, Bucket>();
   private readonly failures = new Map<string, Failures>();
-  private readonly clock: () => number;
 
-  constructor(private readonly options: RateLimitOptions) {
-    this.clock = options.clock ?? Date.now;
-  }
+  constructor(private readonly maxKeys = 100_000) {}
 
-  /** Takes one token for `key`; returns 0 when allowed, else the seconds to wait. */
-  take(key: string): number {
-    const now = this.clock();
-    const { ratePerSecond, burst } = this.options;
-    const bucket = this.buckets.get(key) ?? { tokens: burst, updatedAt: now };
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * ratePerSecond);
-    bucket.updatedAt = now;
-    this.sweep(this.buckets);
-    this.buckets.set(key, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return 0;
+  take(key: string, budget: Budget, cost: number, now: number): number {
+    const existing = this.buckets.get(key);
+    const outcome = takeFrom(existing, budget, cost, now);
+    if (existing) {
+      existing.tokens = outcome.tokens;
+      existing.updatedAt = Math.max(now, existing.updatedAt);
+    } else {
+      this.sweep(this.buckets);
+      this.buckets.set(key, { tokens: outcome.tokens, updatedAt: now });
     }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / ratePerSecond));
+    return outcome.waitSeconds;
   }
 
-  /** Seconds left of a lockout for `key`, or 0. */
-  lockedFor(key: string): number {
+  lockedFor(key: string, now: number): Promise<number> {
     const entry = this.failures.get(key);
-    const now = this.clock();
-    return entry && entry.lockedUntil > now ? Math.ceil((entry.lockedUntil - now) / 1000) : 0;
+    return Promise.resolve(entry && entry.lockedUntil > now ? Math.ceil((entry.lockedUntil - now) / 1000) : 0);
   }
 
-  recordFailure(key: string): void {
-    const now = this.clock();
-    const windowMs = this.options.failureWindowSeconds * 1000;
+  recordFailure(key: string, policy: LockoutPolicy, now: number): Promise<void> {
     let entry = this.failures.get(key);
-    if (!entry || now - entry.windowStart > windowMs) entry = { count: 0, windowStart: now, lockedUntil: 0 };
+    if (!entry || now - entry.windowStart > policy.failureWindowSeconds * 1000) entry = { count: 0, windowStart: now, lockedUntil: entry?.lockedUntil ?? 0 };
     entry.count += 1;
-    if (entry.count >= this.options.maxFailures) {
-      entry.lockedUntil = now + this.options.lockoutSeconds * 1000;
+    if (entry.count >= policy.maxFailures) {
+      entry.lockedUntil = now + policy.lockoutSeconds * 1000;
       entry.count = 0;
       entry.windowStart = now;
     }
-    this.sweep(this.failures);
+    if (!this.failures.has(key)) this.sweep(this.failures);
     this.failures.set(key, entry);
+    return Promise.resolve();
   }
 
-  recordSuccess(key: string): void {
+  recordSuccess(key: string): Promise<void> {
     this.failures.delete(key);
+    return Promise.resolve();
   }
 
   private sweep(map: Map<string, unknown>): void {
-    const max = this.options.maxKeys ?? 100_000;
-    if (map.size < max) return;
+    if (map.size < this.maxKeys) return;
     // Drop the oldest quarter: insertion order approximates age well enough for a DoS bound.
-    let drop = Math.floor(max / 4);
+    let drop = Math.max(1, Math.floor(this.maxKeys / 4));
     for (const key of map.keys()) {
       if (drop-- <= 0) break;
       map.delete(key);
     }
+  }
+}
+
+export interface RateLimitOptions extends Budget, LockoutPolicy {
+  /** Where the counts live; default: this process's memory. */
+  counters?: RateCounters;
+  clock?: () => number;
+}
+
+/** One budget and one lockout policy over a set of counters (the token endpoint's). */
+export class RateLimiter {
+  private readonly counters: RateCounters;
+  private readonly clock: () => number;
+  private readonly budget: Budget;
+  private readonly policy: LockoutPolicy;
+
+  constructor(options: RateLimitOptions) {
+    if (!(options.ratePerSecond > 0) || !(options.burst >= 1)) throw new TypeError("a rate limit needs ratePerSecond > 0 and burst >= 1");
+    this.counters = options.counters ?? new MemoryCounters();
+    this.clock = options.clock ?? Date.now;
+    this.budget = { ratePerSecond: options.ratePerSecond, burst: options.burst };
+    this.policy = { maxFailures: options.maxFailures, failureWindowSeconds: options.failureWindowSeconds, lockoutSeconds: options.lockoutSeconds };
+  }
+
+  /** Takes one token for `key`; resolves 0 when allowed, else the seconds to wait. */
+  async take(key: string): Promise<number> {
+    return this.counters.take(key, this.budget, 1, this.clock());
+  }
+
+  /** Seconds left of a lockout for `key`, or 0. */
+  lockedFor(key: string): Promise<number> {
+    return this.counters.lockedFor(key, this.clock());
+  }
+
+  recordFailure(key: string): Promise<void> {
+    return this.counters.recordFailure(key, this.policy, this.clock());
+  }
+
+  recordSuccess(key: string): Promise<void> {
+    return this.counters.recordSuccess(key);
+  }
+}
+
+/** One budget over a set of counters, each take of any cost: every route's budget per source address. */
+export class BudgetLimiter {
+  constructor(
+    private readonly counters: RateCounters,
+    private readonly budget: Budget,
+    private readonly clock: () => number = Date.now,
+  ) {
+    if (!(budget.ratePerSecond > 0) || !(budget.burst >= 1)) throw new TypeError("a budget needs ratePerSecond > 0 and burst >= 1");
+  }
+
+  /** Takes `cost` (default 1) from `key`'s bucket: 0 when allowed, else the seconds to wait (a promise when the counters live in a database). */
+  take(key: string, cost = 1): number | Promise<number> {
+    return this.counters.take(key, this.budget, cost, this.clock());
   }
 }

@@ -6,7 +6,8 @@ import { bodyLimit } from "hono/body-limit";
 import { BrokerError } from "../errors.js";
 import type { AppDeps } from "./deps.js";
 import { createAuthenticators } from "./middleware/authenticate.js";
-import { errorBody, errorHandler } from "./middleware/errors.js";
+import { errorBody, errorHandler, oauthErrorHandler } from "./middleware/errors.js";
+import { requestRateLimit } from "./middleware/rate-limit.js";
 import { requestContext } from "./middleware/request-context.js";
 import { brokerApp, publishDocument, type BrokerApp } from "./openapi.js";
 import { auditRejection } from "./reject-audit.js";
@@ -19,6 +20,8 @@ import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { secretRoutes } from "./routes/secrets.js";
 
+const TOKEN_PATH = "/v1/auth/token";
+
 export function createApp(deps: AppDeps): BrokerApp {
   const app = brokerApp();
   const auth = createAuthenticators({
@@ -26,12 +29,15 @@ export function createApp(deps: AppDeps): BrokerApp {
     servers: deps.serverDirectory,
     operators: deps.operators,
     audit: deps.audit,
+    refusals: deps.refusals,
     policy: deps.policy,
     tokenRef: deps.tokenRef,
     clock: deps.clock,
   });
 
   app.use("*", requestContext({ logger: deps.logger, metrics: deps.metrics, trustProxy: deps.trustProxy }));
+  // Before anything that reads a body, authenticates or audits: a source over its budget costs one map lookup.
+  app.use("*", requestRateLimit({ limiter: deps.requestLimiter }));
   const limitBody = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: () => {
@@ -57,6 +63,11 @@ export function createApp(deps: AppDeps): BrokerApp {
     await auditRejection(deps, c, error);
     return c.json(errorBody(error, c.get("requestId") ?? ""), 404);
   });
-  app.onError(errorHandler(deps));
+  const brokerErrors = errorHandler(deps);
+  // The token route answers in RFC 6749 form, a refusal of the rate limit in front of it too.
+  const oauthErrors = oauthErrorHandler(deps);
+  app.onError(function handleAppError(error, c) {
+    return c.req.path === TOKEN_PATH ? oauthErrors(error, c) : brokerErrors(error, c);
+  });
   return app;
 }

@@ -4,6 +4,7 @@ import type { AuditArchive } from "../audit/archive.js";
 import type { AuditQueries } from "../audit/query.js";
 import type { AuditWriter } from "../audit/writer.js";
 import type { ClientCredentials } from "../auth/client-credentials.js";
+import type { BudgetLimiter } from "../auth/rate-limit.js";
 import type { SigningKeys } from "../auth/signing-keys.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { RotationProgress } from "../keys/master-key-rotation.js";
@@ -20,6 +21,7 @@ import type { SecretReader } from "../secrets/read.js";
 import type { ServerDirectory } from "../servers/directory.js";
 import type { ServerService } from "../servers/service.js";
 import type { BrokerStatus } from "../status/broker-status.js";
+import type { RefusalSummaries } from "./refusal-summary.js";
 import type { ScrapeToken } from "./scrape-token.js";
 
 export interface PolicySource {
@@ -45,6 +47,10 @@ export interface AppDeps {
   /** When set, GET /metrics requires this bearer token. */
   scrapeToken: ScrapeToken | undefined;
   audit: AuditWriter;
+  /** Unauthenticated refusals, audited once per source and window with a count. */
+  refusals: RefusalSummaries;
+  /** Every route's budget per source address (`rate_limit.requests`). */
+  requestLimiter: BudgetLimiter;
   auditQueries: AuditQueries;
   /** Retention: exporting and removing the oldest records (src/audit/archive.ts). */
   auditArchive: AuditArchive;

@@ -54,13 +54,17 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: "body too large (payload_too_large)",
   415: "body is not JSON (unsupported_media_type)",
   422: "invalid policy files",
+  429: "too many requests from this address (rate_limited, with Retry-After; too_many_streams)",
   503: "storage, audit or a backend unavailable; nothing was released",
 };
 
-/** The broker's error body at each of `statuses` (every route may also answer 500 `internal`). */
+/**
+ * The broker's error body at each of `statuses` (every route may also answer 429 `rate_limited`,
+ * its source's budget spent, and 500 `internal`).
+ */
 export function errors(...statuses: number[]) {
   const responses: Record<number, ReturnType<typeof json>> = {};
-  for (const status of [...statuses, 500]) responses[status] = json(ErrorBody, ERROR_DESCRIPTIONS[status] ?? "internal error");
+  for (const status of new Set([...statuses, 429, 500])) responses[status] = json(ErrorBody, ERROR_DESCRIPTIONS[status] ?? "internal error");
   return responses;
 }
 

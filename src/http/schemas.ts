@@ -23,7 +23,9 @@ export const ErrorBody = z
           .array(z.object({ secret: z.string(), reason: z.string(), message: z.string() }).strict())
           .optional()
           .describe("denied: each denied secret and why"),
+        denied_omitted: z.number().int().optional().describe("denied entries beyond the first 10, not listed"),
         missing: z.array(z.string()).optional().describe("not_found of a read: each missing secret"),
+        missing_omitted: z.number().int().optional().describe("missing entries beyond the first 10, not listed"),
         problems: z.array(z.string()).optional().describe("invalid_request: each problem with the request"),
         backend: z.string().optional().describe("the mount of the backend that failed"),
       })

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { parseCidr, type CidrRange } from "./cidr.js";
 import { compileSecretGlob, type SecretGlob } from "./glob.js";
 import type { ParsedPolicyFile } from "./parse.js";
-import type { AllowRuleInput, DenyRuleInput, RotationInput } from "./schema.js";
+import { DEFAULT_TIME_ZONE, type AllowRuleInput, type DenyRuleInput, type RotationInput } from "./schema.js";
 import {
   BUILTIN_ROLES,
   SERVER_ACTIONS,
@@ -11,7 +11,6 @@ import {
   type OperatorPermission,
   type PolicySet,
   type RotationRule,
-  type RotationStrategy,
   type RuleRef,
   type ServerPolicy,
   type ServerRule,
@@ -126,20 +125,21 @@ function compileRotationRule(input: RotationInput, ref: RotationRule["ref"]): Ro
         ? { kind: "interval" as const, everySeconds: input.every }
         : { kind: "cron" as const, expression: input.cron ?? "" },
     ),
-    strategy: Object.freeze(compileStrategy(input.strategy)),
+    timeZone: input.timezone ?? DEFAULT_TIME_ZONE,
+    window: input.window === undefined ? undefined : Object.freeze({ ...input.window }),
+    strategy: deepFreeze(input.strategy),
     graceSeconds: input.grace,
+    notifyBeforeSeconds: input.notify_before,
   });
 }
 
-function compileStrategy(input: RotationInput["strategy"]): RotationStrategy {
-  if (input.generate) return { kind: "generate", length: input.generate.length, charset: input.generate.charset ?? "alphanumeric" };
-  if (input["postgres-password"]) return { kind: "postgres-password", options: Object.freeze({ ...input["postgres-password"] }) };
-  if (input["vault-kv"]) return { kind: "vault-kv", options: Object.freeze({ ...input["vault-kv"] }) };
-  if (input.aws) return { kind: "aws", options: Object.freeze({ ...input.aws }) };
-  if (input.command) return { kind: "command", argv: Object.freeze([...input.command.argv]) };
-  if (input.webhook) return { kind: "webhook", url: input.webhook.url };
-  // The schema guarantees exactly one strategy; reaching here is a bug, not bad input.
-  throw new TypeError("rotation strategy without a kind passed validation");
+/** Freezes parsed option data (plain objects and arrays) all the way down. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function compileGlobs(patterns: readonly string[]): readonly SecretGlob[] {

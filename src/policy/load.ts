@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { compilePolicy } from "./compile.js";
 import { parsePolicyFile, type ParsedPolicyFile } from "./parse.js";
 import { roleProblems, type RoleFacts } from "./roles.js";
+import { rotationClaimProblems, type RotationClaim } from "./rotation-claims.js";
 import type { PolicyProblem, PolicySet } from "./types.js";
 
 /**
@@ -88,9 +89,17 @@ function loadParsed(sources: readonly PolicySource[], unreadable: PolicyProblem[
     else problems.push(...result.problems);
   }
   problems.push(...roleProblems(facts, incomplete));
+  problems.push(...rotationClaimProblems(parsed.flatMap(claimsOf)));
   if (problems.length > 0) return { ok: false, problems: sortProblems(problems, order) };
   const policy = compilePolicy(parsed);
   return { ok: true, policy, files: [...policy.files] };
+}
+
+/** Every glob of every rotation rule in a file, with where it is written. */
+function claimsOf(parsed: ParsedPolicyFile): RotationClaim[] {
+  return (parsed.content.rotation ?? []).flatMap((rule, index) =>
+    rule.secrets.map((pattern, glob) => ({ file: parsed.file, rule: index, glob, pattern, ...parsed.locate(["rotation", index, "secrets", glob]) })),
+  );
 }
 
 /** File order as loaded, then line, then column: the order an editor would walk them. */

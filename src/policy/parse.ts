@@ -1,7 +1,8 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type * as z from "zod";
 
-import { AT_KEY, EXPECTED_KEYS_PREFIX, policyFileSchema, type PolicyFile } from "./schema.js";
+import { AT_KEY, policyFileSchema, type PolicyFile } from "./schema.js";
+import { EXPECTED_KEYS_PREFIX } from "./schema-parts.js";
 import { roleFacts, type RoleFacts } from "./roles.js";
 import type { PolicyProblem } from "./types.js";
 import type { NodeEnd, NodePath, Position } from "./position.js";

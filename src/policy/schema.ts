@@ -2,8 +2,11 @@ import { CronExpressionParser } from "cron-parser";
 import * as z from "zod";
 
 import { parseCidr } from "./cidr.js";
-import { durationProblem } from "./duration.js";
+import { formatDuration } from "./duration.js";
 import { validateGlob } from "./glob.js";
+import { strategySchema, type StrategyConfig } from "./rotation-options.js";
+import { cronRunsInWindow, parseWindow, shortestCronIntervalSeconds, timeZoneProblem } from "./rotation-schedule.js";
+import { duration, strictMap } from "./schema-parts.js";
 import { ADMIN_ROLE, APPROVAL_ACTIONS, OPERATOR_PERMISSIONS, SERVER_ACTIONS } from "./types.js";
 
 /**
@@ -17,12 +20,6 @@ import { ADMIN_ROLE, APPROVAL_ACTIONS, OPERATOR_PERMISSIONS, SERVER_ACTIONS } fr
 
 export const SERVER_ID_RE = /^[a-z0-9][a-z0-9-]{1,62}$/;
 export const ROLE_NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
-
-/**
- * Prefix of the message that a strict object gives its unknown keys; the loader splits such an
- * issue into one problem per key and writes `unknown key "x" (expected one of: ...)`.
- */
-export const EXPECTED_KEYS_PREFIX = "expected one of: ";
 
 /**
  * Custom issues with these params point at the map key rather than its value (a bad server id
@@ -46,31 +43,12 @@ function keyedMap<Value extends z.ZodType>(value: Value, keyProblem: (key: strin
   );
 }
 
-/** A strict object whose unknown-key message lists the keys it does accept. */
-function strictMap<Shape extends z.ZodRawShape>(shape: Shape) {
-  const expected = EXPECTED_KEYS_PREFIX + Object.keys(shape).join(", ");
-  return z.strictObject(shape, {
-    error: (issue) => (issue.code === "unrecognized_keys" ? expected : undefined),
-  });
-}
-
 const secretGlob = z.string().superRefine((pattern, ctx) => {
   const problem = validateGlob(pattern);
   if (problem !== undefined) ctx.addIssue({ code: "custom", message: `invalid secret glob ${JSON.stringify(pattern)}: ${problem}` });
 });
 
 const secretGlobs = z.array(secretGlob).min(1);
-
-/** A duration such as `15m`, turned into whole seconds. */
-const duration = z.unknown().transform((text, ctx) => {
-  const parsed = durationProblem(text);
-  if (typeof parsed === "string") {
-    const shown = typeof text === "string" ? ` ${JSON.stringify(text)}` : "";
-    ctx.addIssue({ code: "custom", message: `invalid duration${shown}: ${parsed}` });
-    return z.NEVER;
-  }
-  return parsed.seconds;
-});
 
 const cidr = z.string().superRefine((text, ctx) => {
   const parsed = parseCidr(text);
@@ -140,42 +118,34 @@ const approval = strictMap({
   { when: () => true },
 );
 
-const opaqueOptions = z.record(z.string(), z.unknown());
+const timeZone = z.string().superRefine((name, ctx) => {
+  const problem = timeZoneProblem(name);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
 
-export const STRATEGY_KINDS = ["generate", "postgres-password", "vault-kv", "aws", "command", "webhook"] as const;
+const rotationWindow = z.string().transform((text, ctx) => {
+  const parsed = parseWindow(text);
+  if (typeof parsed === "string") {
+    ctx.addIssue({ code: "custom", message: `invalid window ${JSON.stringify(text)}: ${parsed}` });
+    return z.NEVER;
+  }
+  return parsed;
+});
 
-const strategy = strictMap({
-  generate: strictMap({
-    length: z.number().int().min(16).max(4096),
-    charset: z.enum(["alphanumeric", "hex", "base64url"]).optional(),
-  }).optional(),
-  "postgres-password": opaqueOptions.optional(),
-  "vault-kv": opaqueOptions.optional(),
-  aws: opaqueOptions.optional(),
-  command: strictMap({ argv: z.array(z.string().min(1)).min(1) }).optional(),
-  webhook: strictMap({
-    url: z.url({ protocol: /^https?$/, error: "webhook url must be an http:// or https:// URL" }),
-  }).optional(),
-}).superRefine(
-  (value, ctx) => {
-    const present = STRATEGY_KINDS.filter((kind) => value[kind] !== undefined);
-    if (present.length !== 1) {
-      ctx.addIssue({
-        code: "custom",
-        message: `strategy must have exactly one of: ${STRATEGY_KINDS.join(", ")}${present.length > 1 ? ` (found ${present.join(", ")})` : ""}`,
-      });
-    }
-  },
-  // Run even when a strategy's own options are wrong, so every problem is reported at once.
-  { when: () => true },
-);
-
+/**
+ * A rotation rule. Besides each field's own checks: a schedule (every or cron), a grace and a
+ * due-soon notice no longer than the schedule's shortest interval, and no grace for a single
+ * PostgreSQL role (it has one password, so the previous one stops working at once).
+ */
 const rotation = strictMap({
   secrets: secretGlobs,
   every: duration.optional(),
   cron: cron.optional(),
-  strategy,
+  timezone: timeZone.optional(),
+  window: rotationWindow.optional(),
+  strategy: strategySchema,
   grace: duration.optional(),
+  notify_before: duration.optional(),
 }).superRefine(
   (value, ctx) => {
     const hasEvery = value.every !== undefined;
@@ -185,9 +155,53 @@ const rotation = strictMap({
     } else if (!hasEvery && !hasCron) {
       ctx.addIssue({ code: "custom", message: "a rotation rule needs a schedule: every (e.g. 90d) or cron" });
     }
+    const interval = intervalOf(value.every, value.cron);
+    if (interval !== undefined) {
+      const { seconds, described } = interval;
+      if (typeof value.grace === "number" && value.grace > seconds) {
+        ctx.addIssue({ code: "custom", path: ["grace"], message: `grace ${formatDuration(value.grace)} is longer than the interval (${described}): the previous version would outlive the next rotation` });
+      }
+      if (typeof value.notify_before === "number" && value.notify_before >= seconds) {
+        ctx.addIssue({ code: "custom", path: ["notify_before"], message: `notify_before ${formatDuration(value.notify_before)} must be shorter than the interval (${described})` });
+      }
+    }
+    const zone = value.timezone ?? DEFAULT_TIME_ZONE;
+    if (typeof value.cron === "string" && typeof value.window === "object" && value.window !== null && timeZoneProblem(zone) === undefined) {
+      try {
+        if (!cronRunsInWindow(value.cron, zone, value.window)) {
+          ctx.addIssue({ code: "custom", path: ["window"], message: `no run of cron ${JSON.stringify(value.cron)} starts within the window (in ${zone}), so it would never rotate` });
+        }
+      } catch {
+        // the cron field reports its own problem
+      }
+    }
+    // `strategy` is only transformed when its options are valid; raw input has no `kind`.
+    const strategy: StrategyConfig | undefined = value.strategy;
+    if (strategy?.kind === "postgres-password" && strategy.options.roles.length === 1 && typeof value.grace === "number") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["grace"],
+        message: "a single role has one password, so the previous one stops working at once: use alternate: [role_a, role_b] for a grace period",
+      });
+    }
   },
   { when: () => true },
 );
+
+/** The time zone of a rule that names none. */
+export const DEFAULT_TIME_ZONE = "UTC";
+
+/** The schedule's (shortest) interval, or undefined when the schedule itself is invalid or absent. */
+function intervalOf(every: unknown, cronExpression: unknown): { seconds: number; described: string } | undefined {
+  if (typeof every === "number") return { seconds: every, described: `every ${formatDuration(every)}` };
+  if (typeof cronExpression !== "string") return undefined;
+  try {
+    const seconds = shortestCronIntervalSeconds(cronExpression);
+    return seconds === undefined ? undefined : { seconds, described: `cron ${JSON.stringify(cronExpression)} runs as often as every ${formatDuration(seconds)}` };
+  } catch {
+    return undefined; // the cron field reports its own problem
+  }
+}
 
 /** One policy file. All sections are optional; an empty file is a valid, empty policy. */
 export const policyFileSchema = strictMap({

@@ -1,5 +1,7 @@
 import type { CidrRange } from "./cidr.js";
 import type { SecretGlob } from "./glob.js";
+import type { StrategyConfig } from "./rotation-options.js";
+import type { RotationWindow } from "./rotation-schedule.js";
 
 /**
  * The vocabulary of policies: what servers may do, what operators may do, and the compiled,
@@ -107,26 +109,21 @@ export type RotationSchedule =
   | { readonly kind: "interval"; readonly everySeconds: number }
   | { readonly kind: "cron"; readonly expression: string };
 
-/** Options of a strategy that the policy module passes through for its rotation provider. */
-export type RotationOptions = Readonly<Record<string, unknown>>;
-
-/** How a new value is produced; exactly one per rotation rule. */
-export type RotationStrategy =
-  | { readonly kind: "generate"; readonly length: number; readonly charset: "alphanumeric" | "hex" | "base64url" }
-  | { readonly kind: "postgres-password"; readonly options: RotationOptions }
-  | { readonly kind: "vault-kv"; readonly options: RotationOptions }
-  | { readonly kind: "aws"; readonly options: RotationOptions }
-  | { readonly kind: "command"; readonly argv: readonly string[] }
-  | { readonly kind: "webhook"; readonly url: string };
-
 /** A rotation policy for the secrets matching `secrets`. */
 export interface RotationRule {
   readonly ref: PolicyRef;
   readonly secrets: readonly SecretGlob[];
   readonly schedule: RotationSchedule;
-  readonly strategy: RotationStrategy;
+  /** IANA time zone of the cron schedule and of the window (default UTC). */
+  readonly timeZone: string;
+  /** The hours in which a scheduled rotation may start; undefined = any time. */
+  readonly window: RotationWindow | undefined;
+  /** How a new value is made and applied; exactly one per rule. */
+  readonly strategy: StrategyConfig;
   /** How long the previous version stays valid after a rotation, in seconds; undefined = none. */
   readonly graceSeconds: number | undefined;
+  /** How long before it is due that a rotation is announced (event and metric), in seconds; undefined = not announced. */
+  readonly notifyBeforeSeconds: number | undefined;
 }
 
 /**

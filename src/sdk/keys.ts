@@ -2,17 +2,21 @@
  * Private keys for RFC 7523 client assertions: a PEM (PKCS#8, SEC1 or PKCS#1) or a JWK, from a
  * file or in memory. The signing algorithm comes from the JWK's `alg`, else from the key type.
  */
-import { createPrivateKey, KeyObject, type webcrypto } from "node:crypto";
+import { createPrivateKey, KeyObject as NodeKeyObject, type webcrypto } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { JWK } from "jose";
+import { types } from "node:util";
+import type { CryptoKey, JWK, KeyObject } from "jose";
 import { BrokerClientError } from "./errors.js";
-
-type CryptoKey = webcrypto.CryptoKey;
 
 /** Algorithms the broker accepts for client assertions. */
 export type AssertionAlgorithm = "EdDSA" | "ES256" | "ES384" | "PS256" | "RS256";
 const ALGORITHMS: readonly string[] = ["EdDSA", "ES256", "ES384", "PS256", "RS256"];
 
+/**
+ * The exported types name keys with jose's structural `KeyObject` and `CryptoKey`, not
+ * node:crypto's: the published declarations then compile in a consumer project that has no
+ * `@types/node` in its `types` (TypeScript 7's default is none). Values are checked at run time.
+ */
 export interface SigningKey {
   key: CryptoKey | KeyObject;
   alg: AssertionAlgorithm;
@@ -25,6 +29,11 @@ export type PrivateKeyInput = KeyObject | CryptoKey | JWK;
 
 function isJwk(value: PrivateKeyInput): value is JWK {
   return typeof (value as JWK).kty === "string";
+}
+
+/** A Node KeyObject or a WebCrypto CryptoKey of this process; anything else is not a key we can sign with. */
+function isRuntimeKey(value: unknown): value is NodeKeyObject | webcrypto.CryptoKey {
+  return types.isKeyObject(value) || types.isCryptoKey(value);
 }
 
 /** Reads a PEM or JWK (JSON) private key file. Throws `invalid_configuration` naming the file, never its content. */
@@ -45,7 +54,7 @@ export async function readSigningKeyFile(file: string, overrides: { alg?: Assert
     }
     return signingKey(jwk, overrides, file);
   }
-  let key: KeyObject;
+  let key: NodeKeyObject;
   try {
     key = createPrivateKey(trimmed);
   } catch {
@@ -65,6 +74,7 @@ export async function signingKey(input: PrivateKeyInput, overrides: { alg?: Asse
     if (key instanceof Uint8Array) throw new BrokerClientError("invalid_configuration", `${source}: symmetric keys are not accepted`);
     return { key, alg: alg as AssertionAlgorithm, kid: overrides.kid ?? input.kid };
   }
+  if (!isRuntimeKey(input)) throw new BrokerClientError("invalid_configuration", `${source} is neither a KeyObject, a CryptoKey nor a JWK`);
   const alg = overrides.alg ?? algorithmForKey(input);
   if (!alg) throw new BrokerClientError("invalid_configuration", `${source}: unsupported key type for a client assertion (use Ed25519, P-256, P-384 or RSA)`);
   return { key: input, alg, kid: overrides.kid };
@@ -78,8 +88,8 @@ function algorithmForJwk(jwk: JWK): AssertionAlgorithm | undefined {
   return undefined;
 }
 
-function algorithmForKey(key: KeyObject | CryptoKey): AssertionAlgorithm | undefined {
-  if (key instanceof KeyObject) {
+function algorithmForKey(key: NodeKeyObject | webcrypto.CryptoKey): AssertionAlgorithm | undefined {
+  if (key instanceof NodeKeyObject) {
     if (key.type !== "private") return undefined;
     switch (key.asymmetricKeyType) {
       case "ed25519":

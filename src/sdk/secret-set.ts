@@ -176,8 +176,11 @@ export class SecretSet<K extends string = string> extends Emitter<SecretSetEvent
     return this.usable(name).value;
   }
 
-  /** The current value of `name` as bytes; throws like {@link get}. */
-  bytes(name: K): Buffer {
+  /**
+   * The current value of `name` as bytes (a Buffer at run time, typed as Uint8Array so the
+   * declarations need no `@types/node`); throws like {@link get}.
+   */
+  bytes(name: K): Uint8Array {
     return decode(this.usable(name));
   }
 

@@ -13,6 +13,7 @@ import { jobRepository, type JobRepository } from "./repositories/jobs.js";
 import { leaseRepository, isLeaseRevocation, type LeaseRepository } from "./repositories/leases.js";
 import { metaRepository, type MetaRepository } from "./repositories/meta.js";
 import { operatorRepository, type OperatorRepository } from "./repositories/operators.js";
+import { rateLimitRepository, type BucketShape, type FailurePolicy, type RateLimitRepository } from "./repositories/rate-limits.js";
 import { secretRepository, type SecretRepository } from "./repositories/secrets.js";
 import { serverRepository, type ServerRepository } from "./repositories/servers.js";
 import { signingKeyRepository, type SigningKeyRepository } from "./repositories/signing-keys.js";
@@ -28,6 +29,7 @@ export interface Repositories {
   leases: LeaseRepository;
   signingKeys: SigningKeyRepository;
   assertions: AssertionRepository;
+  rateLimits: RateLimitRepository;
   audit: AuditRepository;
   meta: MetaRepository;
   jobs: JobRepository;
@@ -47,6 +49,7 @@ export function createRepositories(db: SqlExecutor, tables: StoreTables, options
     leases,
     signingKeys: signingKeyRepository(db, tables),
     assertions: assertionRepository(db, tables),
+    rateLimits: rateLimitRepository(db, tables),
     audit: auditRepository(db, tables, leases, options),
     meta: metaRepository(db, tables),
     jobs: jobRepository(db, tables),
@@ -247,6 +250,27 @@ export abstract class RepositoryStore implements Store {
 
   rememberAssertion(id: string, expiresAt: number, now: number) {
     return this.guard("rememberAssertion", () => this.repositories.assertions.remember(id, expiresAt, now));
+  }
+
+  // throttling counters
+  takeRateTokens(key: string, shape: BucketShape, cost: number, now: number) {
+    return this.guard("takeRateTokens", () => this.repositories.rateLimits.take(key, shape, cost, now));
+  }
+
+  getRateBucket(key: string) {
+    return this.guard("getRateBucket", () => this.repositories.rateLimits.bucket(key));
+  }
+
+  authLockedUntil(key: string) {
+    return this.guard("authLockedUntil", () => this.repositories.rateLimits.lockedUntil(key));
+  }
+
+  recordAuthFailure(key: string, policy: FailurePolicy, now: number) {
+    return this.guard("recordAuthFailure", () => this.repositories.rateLimits.recordFailure(key, policy, now));
+  }
+
+  clearAuthFailures(key: string) {
+    return this.guard("clearAuthFailures", () => this.repositories.rateLimits.clearFailures(key));
   }
 
   // audit

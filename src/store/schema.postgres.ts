@@ -4,7 +4,7 @@
  * native types. Times are bigint milliseconds read as JavaScript numbers (exact up to 2^53, i.e.
  * for the next 285,000 years), blobs are bytea read as Buffers.
  */
-import { bigint, boolean, customType, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+import { bigint, boolean, customType, index, integer, numeric, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 import type { ActorKind, AuditOutcome } from "../domain.js";
 
 /** bytea ⇄ Buffer. node-postgres already returns Buffers for bytea and sends Buffers as bytea. */
@@ -161,4 +161,21 @@ export const jobLocks = pgTable("job_locks", {
   lastStartedAt: int8("last_started_at"),
   lastFinishedAt: int8("last_finished_at"),
   lastOutcome: text("last_outcome"),
+});
+
+export const rateLimitBuckets = pgTable(
+  "rate_limit_buckets",
+  {
+    key: text("key").primaryKey(),
+    tokens: numeric("tokens", { mode: "number" }).notNull(),
+    updatedAt: int8("updated_at").notNull(),
+  },
+  (t) => [index("rate_limit_buckets_updated").on(t.updatedAt)],
+);
+
+export const authFailures = pgTable("auth_failures", {
+  key: text("key").primaryKey(),
+  failures: integer("failures").notNull(),
+  windowStartedAt: int8("window_started_at").notNull(),
+  lockedUntil: int8("locked_until").notNull(),
 });

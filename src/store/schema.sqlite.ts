@@ -2,7 +2,7 @@
  * Drizzle table definitions for SQLite. They mirror migrations/sqlite/*.sql exactly (a test
  * checks it); the PostgreSQL dialect keeps the same names and columns with native types.
  */
-import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, numeric, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const servers = sqliteTable("servers", {
   id: text("id").primaryKey(),
@@ -148,4 +148,21 @@ export const jobLocks = sqliteTable("job_locks", {
   lastStartedAt: integer("last_started_at"),
   lastFinishedAt: integer("last_finished_at"),
   lastOutcome: text("last_outcome"),
+});
+
+export const rateLimitBuckets = sqliteTable(
+  "rate_limit_buckets",
+  {
+    key: text("key").primaryKey(),
+    tokens: numeric("tokens", { mode: "number" }).notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("rate_limit_buckets_updated").on(t.updatedAt)],
+);
+
+export const authFailures = sqliteTable("auth_failures", {
+  key: text("key").primaryKey(),
+  failures: integer("failures").notNull(),
+  windowStartedAt: integer("window_started_at").notNull(),
+  lockedUntil: integer("locked_until").notNull(),
 });

@@ -227,6 +227,22 @@ export interface Store {
   /** Records a client-assertion id, purging expired ones in the same transaction; false when it was already seen (a replay). */
   rememberAssertion(id: string, expiresAt: number, now: number): Promise<boolean>;
 
+  // throttling counters, shared by every broker on the database (src/auth/shared-counters.ts)
+  /**
+   * Takes `cost` (at most `burst`) tokens from `key`'s bucket as refilled at `now` (`ratePerSecond`
+   * up to `burst`; a missing bucket starts full); true when taken, false when too few were there
+   * (nothing taken). Atomic across brokers.
+   */
+  takeRateTokens(key: string, shape: { ratePerSecond: number; burst: number }, cost: number, now: number): Promise<boolean>;
+  /** `key`'s bucket as stored (tokens as of `updatedAt`), undefined when there is none. */
+  getRateBucket(key: string): Promise<{ tokens: number; updatedAt: number } | undefined>;
+  /** When `key`'s lockout ends (epoch ms); 0 when it was never locked out. */
+  authLockedUntil(key: string): Promise<number>;
+  /** Counts a failure of `key`; the one reaching `maxFailures` within the window locks it out for `lockoutSeconds`. Atomic across brokers. */
+  recordAuthFailure(key: string, policy: { maxFailures: number; failureWindowSeconds: number; lockoutSeconds: number }, now: number): Promise<void>;
+  /** Forgets `key`'s failures; nothing when there are none. */
+  clearAuthFailures(key: string): Promise<void>;
+
   // audit
   /**
    * Appends entries durably in one transaction, chaining hashes (audit/chain.ts) after the last

@@ -1,11 +1,14 @@
 /**
  * Token wiring: the signing keys, the client-secret hasher, the issuer the broker names in its tokens (known only once it
- * listens, unless `public_url` is set), the token service, the token endpoint's rate limiter, and
+ * listens, unless `public_url` is set), the token service, the rate limiters (the token
+ * endpoint's and every route's, over counters in the shared database on PostgreSQL), and
  * the audit reference of a token, memoised because every request made with a token audits it.
  */
 import { tokenReference } from "../audit/record.js";
 import { ClientSecretHasher } from "../auth/client-secret.js";
-import { RateLimiter } from "../auth/rate-limit.js";
+import { BudgetLimiter, MemoryCounters, RateLimiter, type RateCounters } from "../auth/rate-limit.js";
+import { SharedCounters, type SharedCounterStore } from "../auth/shared-counters.js";
+import type { Logger } from "../logger.js";
 import { SigningKeys } from "../auth/signing-keys.js";
 import { TokenService } from "../auth/tokens.js";
 import type { BrokerConfig } from "../config.js";
@@ -23,7 +26,8 @@ export interface IssuerIdentity {
 
 export interface AuthWiringDeps {
   config: Pick<BrokerConfig, "public_url" | "token_ttl" | "rate_limit">;
-  store: Pick<Store, "listSigningKeys" | "insertSigningKey" | "retireSigningKey">;
+  store: Pick<Store, "dialect" | "listSigningKeys" | "insertSigningKey" | "retireSigningKey"> & SharedCounterStore;
+  logger: Pick<Logger, "error">;
   envelope: Envelope;
   /** The audit HMAC key (sealed meta `audit_hmac_key`). */
   auditKey: Buffer;
@@ -38,6 +42,8 @@ export interface AuthWiring {
   identity: IssuerIdentity;
   tokens: TokenService;
   limiter: RateLimiter;
+  /** Every route's budget per source address (`rate_limit.requests`). */
+  requestLimiter: BudgetLimiter;
   /** Hashes client secrets for storage and for verification. */
   secretHasher: ClientSecretHasher;
   /** The HMAC reference of a token that audit records carry instead of the token. */
@@ -62,7 +68,10 @@ export async function createAuth(deps: AuthWiringDeps): Promise<AuthWiring> {
     ttlSeconds: config.token_ttl,
     clock,
   });
+  // Brokers sharing PostgreSQL share their counts; a SQLite broker is alone on its data directory.
+  const counters: RateCounters = deps.store.dialect === "postgres" ? new SharedCounters(deps.store, deps.logger) : new MemoryCounters();
   const limiter = new RateLimiter({
+    counters,
     ratePerSecond: config.rate_limit.per_second,
     burst: config.rate_limit.burst,
     maxFailures: config.rate_limit.max_failures,
@@ -70,5 +79,6 @@ export async function createAuth(deps: AuthWiringDeps): Promise<AuthWiring> {
     lockoutSeconds: config.rate_limit.lockout,
     clock,
   });
-  return { signingKeys, identity, tokens, limiter, secretHasher: new ClientSecretHasher(deps.clientSecretKey), tokenRef };
+  const requestLimiter = new BudgetLimiter(counters, { ratePerSecond: config.rate_limit.requests.per_second, burst: config.rate_limit.requests.burst }, clock);
+  return { signingKeys, identity, tokens, limiter, requestLimiter, secretHasher: new ClientSecretHasher(deps.clientSecretKey), tokenRef };
 }

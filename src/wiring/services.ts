@@ -34,9 +34,10 @@ import type { AuthWiring } from "./auth.js";
 import type { EventWiring } from "./events.js";
 import type { PolicyWiring } from "./policy.js";
 import type { ScrapeToken } from "../http/scrape-token.js";
+import { RefusalSummaries } from "../http/refusal-summary.js";
 
 export interface ServiceWiringDeps {
-  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics" | "events">;
+  config: Pick<BrokerConfig, "max_body_bytes" | "trust_proxy" | "lease" | "signing_key_overlap" | "token_ttl" | "metrics" | "events" | "rate_limit">;
   logger: Logger;
   metrics: Metrics;
   store: Store;
@@ -57,7 +58,7 @@ export interface ServiceWiringDeps {
 /** Builds every service the HTTP app needs; starts nothing and does no I/O. */
 export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
   const { config, logger, metrics, store, envelope, sealedMeta, audit, mounts, clock } = deps;
-  const { signingKeys, identity, tokens, limiter, secretHasher, tokenRef } = deps.auth;
+  const { signingKeys, identity, tokens, limiter, requestLimiter, secretHasher, tokenRef } = deps.auth;
   const { events, external, onRevoked } = deps.events;
   const policy = deps.policy.holder;
   const startedAt = clock();
@@ -72,6 +73,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
   const leases = new LeaseService({ store, audit, policy, leaseConfig, clock, external, onRevoked });
   const { auditIntegrity, checkpoints } = deps;
   const auditQueries = new AuditQueries(store, auditIntegrity);
+  const refusals = new RefusalSummaries({ audit, logger, clock, windowSeconds: config.rate_limit.refusal_window, recordedPerWindow: config.rate_limit.refusals_recorded });
   return {
     logger,
     metrics,
@@ -82,12 +84,15 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     auditQueries,
     auditArchive: new AuditArchive({ store, queries: auditQueries, audit, checkpoints, key: auditIntegrity.key, signer: auditIntegrity.signer, clock }),
     checkpointKey: { keyId: auditIntegrity.signer.keyId, publicKeyPem: auditIntegrity.signer.publicKeyPem() },
+    refusals,
+    requestLimiter,
     clientCredentials: new ClientCredentials({
       store,
       tokens,
       limiter,
       secretHasher,
       audit,
+      throttleAudit: refusals,
       metrics,
       tokenRef,
       audiences: () => [identity.issuer, `${identity.issuer}/v1/auth/token`],

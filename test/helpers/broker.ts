@@ -59,7 +59,10 @@ export async function startTestBroker(options: StartOptions = {}): Promise<TestB
     policies: policiesDir,
     master_key_file: join(dir, "master.key"),
     log_level: "debug",
-    rate_limit: { per_second: 1000, burst: 1000, max_failures: 1000 },
+    // Budgets no test reaches by accident, and every refusal recorded one by one so that a test
+    // can find the record of each request it sends (test/http/attacks-flooding.test.ts sets the
+    // defaults to test the limits and the refusal summaries).
+    rate_limit: { per_second: 1000, burst: 1000, max_failures: 1000, requests: { per_second: 1_000_000, burst: 1_000_000 }, refusals_recorded: 1_000_000 },
     ...options.config,
   });
   const ring = options.masterKeyFile ? MasterKeyRing.fromFile(options.masterKeyFile) : MasterKeyRing.create(join(dir, "master.key"));

@@ -203,8 +203,8 @@ describe("approvals and rotation", () => {
       /*  8 */ "rotation:",
       /*  9 */ '  - secrets: ["prod/db/*"]',
       /* 10 */ '    cron: "0 3 1 */3 *"',
-      /* 11 */ "    strategy: { postgres-password: { connection_env: PG_ADMIN_URL } }",
-      /* 12 */ '  - secrets: ["prod/**"]',
+      /* 11 */ "    strategy: { vault-kv: { keys: { password: {} } } }",
+      /* 12 */ '  - secrets: ["prod/api", "prod/web/**"]',
       /* 13 */ "    every: 90d",
       /* 14 */ "    strategy: { generate: { length: 40 } }",
       /* 15 */ "    grace: 24h",
@@ -229,17 +229,17 @@ describe("approvals and rotation", () => {
     expect(approvalRulesFor(policy, "rotate", "prod/api")).toEqual([]);
   });
 
-  it("returns the first matching rotation rule", () => {
+  it("returns the rotation rule that claims a secret", () => {
     expect(rotationRuleFor(rules, "prod/db/main")).toMatchObject({
       ref: { line: 9 },
       schedule: { kind: "cron", expression: "0 3 1 */3 *" },
-      strategy: { kind: "postgres-password", options: { connection_env: "PG_ADMIN_URL" } },
+      strategy: { kind: "vault-kv", options: { keys: { password: { length: 32 } } } },
       graceSeconds: undefined,
     });
     expect(rotationRuleFor(rules, "prod/api#token")).toMatchObject({
       ref: { line: 12 },
       schedule: { kind: "interval", everySeconds: 7_776_000 },
-      strategy: { kind: "generate", length: 40, charset: "alphanumeric" },
+      strategy: { kind: "generate", options: { length: 40, require: [] } },
       graceSeconds: 86_400,
     });
     expect(rotationRuleFor(rules, "staging/api")).toBeUndefined();

@@ -99,7 +99,7 @@ describe("loadPolicyText: problems at file:line:column", () => {
     ],
     [
       "two strategies, and a bad length",
-      yaml("rotation:", '  - secrets: ["prod/**"]', "    every: 90d", "    strategy:", "      generate: { length: 8 }", "      command: { argv: [rotate.sh] }"),
+      yaml("rotation:", '  - secrets: ["prod/**"]', "    every: 90d", "    strategy:", "      generate: { length: 8 }", "      command: { argv: [/usr/local/bin/rotate.sh] }"),
       [
         `${F}:5:7 rotation[0].strategy: strategy must have exactly one of: generate, postgres-password, vault-kv, aws, command, webhook (found generate, command)`,
         `${F}:5:27 rotation[0].strategy.generate.length: must be at least 16`,
@@ -115,7 +115,7 @@ describe("loadPolicyText: problems at file:line:column", () => {
     ],
     [
       "webhook url that is not http(s)",
-      yaml("rotation:", '  - secrets: ["prod/**"]', "    every: 90d", '    strategy: { webhook: { url: "ftp://example.com/rotate" } }'),
+      yaml("rotation:", '  - secrets: ["prod/**"]', "    every: 90d", '    strategy: { webhook: { url: "ftp://example.com/rotate", signing_key_secret: hooks/key } }'),
       [`${F}:4:33 rotation[0].strategy.webhook.url: webhook url must be an http:// or https:// URL`],
     ],
     [
@@ -244,20 +244,35 @@ describe("loadPolicyText: problems at file:line:column", () => {
       yaml(
         "rotation:",
         "  - { secrets: [a], every: 30d, strategy: { generate: { length: 64, charset: hex } } }",
-        "  - { secrets: [b], every: 30d, strategy: { postgres-password: { role: app } } }",
-        "  - { secrets: [c], every: 30d, strategy: { vault-kv: {} } }",
-        "  - { secrets: [d], every: 30d, strategy: { aws: { secret_id: prod/db } } }",
-        "  - { secrets: [e], every: 30d, strategy: { command: { argv: [./rotate.sh, --force] } } }",
-        '  - { secrets: [f], every: 30d, strategy: { webhook: { url: "https://hooks.example.com/rotate" } } }',
+        "  - { secrets: [b], every: 30d, strategy: { postgres-password: { connection_url: 'postgresql://admin@db:5432/app', password_secret: broker/pg, role: app } } }",
+        "  - { secrets: [c], every: 30d, strategy: { vault-kv: { keys: { password: {} } } } }",
+        "  - { secrets: [d], every: 30d, strategy: { aws: { mode: lambda } } }",
+        "  - { secrets: [e], every: 30d, strategy: { command: { argv: [/opt/rotate.sh, --force] } } }",
+        '  - { secrets: [f], every: 30d, strategy: { webhook: { url: "https://hooks.example.com/rotate", signing_key_secret: hooks/key } } }',
       ),
     );
+    const alphanumeric32 = { length: 32, alphabet: expect.stringMatching(/^A.*9$/) as unknown, require: [] };
     expect(policy.rotation.map((rule) => rule.strategy)).toEqual([
-      { kind: "generate", length: 64, charset: "hex" },
-      { kind: "postgres-password", options: { role: "app" } },
-      { kind: "vault-kv", options: {} },
-      { kind: "aws", options: { secret_id: "prod/db" } },
-      { kind: "command", argv: ["./rotate.sh", "--force"] },
-      { kind: "webhook", url: "https://hooks.example.com/rotate" },
+      { kind: "generate", options: { length: 64, alphabet: "0123456789abcdef", require: [] } },
+      {
+        kind: "postgres-password",
+        options: {
+          connectionUrl: "postgresql://admin@db:5432/app",
+          connectionUser: "admin",
+          passwordSecret: "broker/pg",
+          roles: ["app"],
+          value: "password",
+          connectTimeoutSeconds: 10,
+          generate: alphanumeric32,
+        },
+      },
+      { kind: "vault-kv", options: { keys: { password: alphanumeric32 } } },
+      { kind: "aws", options: { mode: "lambda", key: undefined, generate: alphanumeric32 } },
+      { kind: "command", options: { argv: ["/opt/rotate.sh", "--force"], timeoutSeconds: 30, steps: ["set"], generate: alphanumeric32 } },
+      {
+        kind: "webhook",
+        options: { url: "https://hooks.example.com/rotate", signingKeySecret: "hooks/key", timeoutSeconds: 10, retries: 2, steps: ["set"], generate: alphanumeric32 },
+      },
     ]);
   });
 });

@@ -27,6 +27,10 @@ servers:
     allow:
       - secrets: ["keyed/*"]
         actions: [read]
+  cryptokey-mcp:
+    allow:
+      - secrets: ["keyed/*"]
+        actions: [read]
   secret-mcp:
     allow:
       - secrets: ["keyed/*"]
@@ -120,6 +124,21 @@ describe("client credentials and retries", () => {
     const privateJwk = { ...(await exportJWK(privateKey)), kid: "k1", alg: "ES256" };
     const set = await track(new BrokerClient({ url: b.url, clientId: "jwk-mcp", privateKey: privateJwk })).load({ VALUE: "keyed/value" });
     expect(set.get("VALUE")).toBe(value);
+  });
+
+  it("authenticates with a WebCrypto CryptoKey held in memory", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("EdDSA");
+    await b.registerServer("cryptokey-mcp", { public_jwk: await exportJWK(publicKey), no_secret: true });
+    const set = await track(new BrokerClient({ url: b.url, clientId: "cryptokey-mcp", privateKey, events: false })).load({ VALUE: "keyed/value" });
+    expect(set.get("VALUE")).toBe(value);
+  });
+
+  it("refuses an object that only looks like a key (the option's type is structural) with invalid_configuration", async () => {
+    const lookalike = { type: "private", algorithm: { name: "Ed25519" }, extractable: false, usages: ["sign"] };
+    await expect(new BrokerClient({ url: b.url, clientId: "cryptokey-mcp", privateKey: lookalike }).load({ V: "keyed/value" })).rejects.toMatchObject({
+      code: "invalid_configuration",
+      message: "privateKey is neither a KeyObject, a CryptoKey nor a JWK",
+    });
   });
 
   it("refuses a public JWK or an unreadable key file with invalid_configuration, naming the file only", async () => {

@@ -3,7 +3,9 @@
  * (`cbo_...`). Every rejection is a 401/403 JSON error and an audit record; a server that was
  * disabled loses access on its next request, whatever its token's expiry (servers/directory.ts
  * `tokenStanding` decides, for requests and open event streams alike). The errors thrown here
- * are marked `audited`: each refusal is recorded here, with its reason, and only here.
+ * are marked `audited`: each refusal is recorded here, with its reason, and only here (a caller
+ * that presented no valid credential through the refusal summaries: repeated ones from one source
+ * are one record per window with a count, refusal-summary.ts).
  */
 import type { MiddlewareHandler } from "hono";
 import type { AuditWriter } from "../../audit/writer.js";
@@ -17,6 +19,7 @@ import type { OperatorPermission, PolicySet } from "../../policy/types.js";
 import { tokenStanding, type ServerDirectory } from "../../servers/directory.js";
 import { bearerToken, uncheckedBearer } from "../bearer.js";
 import type { AppEnv } from "../context.js";
+import type { RefusalSummaries } from "../refusal-summary.js";
 import { requestMeta } from "../request.js";
 
 export interface AuthenticateDeps {
@@ -24,6 +27,7 @@ export interface AuthenticateDeps {
   servers: ServerDirectory;
   operators: Pick<OperatorService, "authenticate">;
   audit: Pick<AuditWriter, "record">;
+  refusals: Pick<RefusalSummaries, "record">;
   policy: { current(): PolicySet };
   tokenRef: (value: string) => string;
   clock: () => number;
@@ -32,7 +36,7 @@ export interface AuthenticateDeps {
 export function createAuthenticators(deps: AuthenticateDeps) {
   /** Records the refusal and returns `error`, marked audited, for the caller to throw. */
   const deny = async (c: Parameters<MiddlewareHandler<AppEnv>>[0], actor: string, actorKind: "server" | "operator" | "anonymous", reason: string, error: unknown): Promise<BrokerError> => {
-    await deps.audit.record(
+    await (actorKind === "anonymous" ? deps.refusals : deps.audit).record(
       auditEntry(
         { id: actor, kind: actorKind },
         requestMeta(c),

@@ -60,6 +60,9 @@ export function oauthErrorHandler(deps: RejectAuditDeps) {
     const requestId = c.get("requestId") ?? "";
     logError(deps, brokerError, requestId);
     await auditRejection(deps, c, brokerError, "auth.token");
+    // RFC 6749 section 5.2: no token endpoint answer is cached (the route sets it too, but a
+    // refusal of the rate limit in front of it never reaches the route).
+    setHeader(c, "cache-control", "no-store");
     if (brokerError.retryAfterSeconds !== undefined) setHeader(c, "retry-after", String(brokerError.retryAfterSeconds));
     if (brokerError.status === 401) setHeader(c, "www-authenticate", 'Basic realm="credbroker"');
     return c.json({ error: oauthCode, error_description: brokerError.message, request_id: requestId }, brokerError.status as ContentfulStatusCode);
@@ -74,7 +77,27 @@ function logError({ logger }: RejectAuditDeps, error: BrokerError, requestId: st
   }
 }
 
+/** Entries of a list of names an error holds (denied secrets, missing ones) before the rest are only counted. */
+export const MAX_LISTED = 10;
+/** Characters of an error message before it is cut. */
+export const MAX_MESSAGE = 1000;
+const LISTS = ["denied", "missing"] as const;
+
+/**
+ * The broker's error body, bounded whatever the error holds: a message is cut at
+ * {@link MAX_MESSAGE} characters, and each list of caller-chosen names (`denied`, `missing`) keeps its first
+ * {@link MAX_LISTED} entries, with `<list>_omitted` counting the rest. A batch of 100 denied
+ * names of 500 characters each answers a few kilobytes, not 170 (every one of them is audited).
+ */
 export function errorBody(error: BrokerError, requestId: string) {
   const { oauth_error: _omit, ...data } = error.data ?? {};
-  return { error: { code: error.code, message: error.message, request_id: requestId, ...data } };
+  for (const list of LISTS) {
+    const entries = data[list];
+    if (Array.isArray(entries) && entries.length > MAX_LISTED) {
+      data[list] = entries.slice(0, MAX_LISTED);
+      data[`${list}_omitted`] = entries.length - MAX_LISTED;
+    }
+  }
+  const message = error.message.length > MAX_MESSAGE ? `${error.message.slice(0, MAX_MESSAGE)}… (cut)` : error.message;
+  return { error: { code: error.code, message, request_id: requestId, ...data } };
 }

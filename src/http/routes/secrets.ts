@@ -8,6 +8,7 @@ import type { AppEnv } from "../context.js";
 import { pathParam, requestMeta, serverActor } from "../request.js";
 import type { AppDeps } from "../deps.js";
 import type { createAuthenticators } from "../middleware/authenticate.js";
+import { sourceKey } from "../middleware/rate-limit.js";
 import { secretAnswer } from "../headers.js";
 import { brokerApp, errors, json, jsonBody, route, serverSecurity } from "../openapi.js";
 import { leaseCursor, nextCursor, pageQuery, requestedPage } from "../pagination.js";
@@ -50,6 +51,12 @@ export function secretRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthen
     },
     async (c) => {
       const { names } = await readJson(c, readRequest);
+      // A batch costs one per name (the request itself paid one): each name is a decision and
+      // an audit record, so a batch of 100 must not be as cheap as a single read.
+      if (names.length > 1) {
+        const wait = await deps.requestLimiter.take(sourceKey(c.get("sourceIp")), names.length - 1);
+        if (wait > 0) throw new BrokerError("rate_limited", `too many secrets read from this address; retry in ${wait} seconds`, { retryAfterSeconds: wait });
+      }
       const meta = requestMeta(c);
       const issued = await deps.secretReader.read(caller(c), names, meta);
       return secretAnswer(c, JSON.stringify({ request_id: meta.requestId, secrets: Object.fromEntries(issued.map(({ name, request_id: _, ...rest }) => [name, rest])) }));

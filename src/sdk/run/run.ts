@@ -280,6 +280,6 @@ class Supervisor {
 }
 
 /** A value the broker sent base64-encoded (not UTF-8): get() gives the base64 text. */
-function isBinary(bytes: Buffer, text: string): boolean {
+function isBinary(bytes: Uint8Array, text: string): boolean {
   return Buffer.from(text, "utf8").compare(bytes) !== 0;
 }
