@@ -49,6 +49,8 @@ export interface OperatorRecord {
   role: string;
   createdAt: number;
   revokedAt: number | null;
+  /** When its token stops working (ms); null: it does not expire. */
+  expiresAt: number | null;
 }
 
 export type Sensitivity = "low" | "medium" | "high";

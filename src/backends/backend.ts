@@ -78,6 +78,19 @@ export function isWritable(backend: SecretBackend): backend is WritableBackend {
   return typeof (backend as Partial<WritableBackend>).write === "function";
 }
 
+/** Backends that can destroy one version irreversibly (local store, Vault KV v2 `destroy`). */
+export interface DestroyableBackend extends WritableBackend {
+  /**
+   * Destroys `version` of `location` for good: it can never be read again. False when the
+   * location or that version does not exist or was destroyed already. Other versions are untouched.
+   */
+  destroyVersion(location: string, version: number): Promise<boolean>;
+}
+
+export function isDestroyable(backend: SecretBackend): backend is DestroyableBackend {
+  return isWritable(backend) && typeof (backend as Partial<DestroyableBackend>).destroyVersion === "function";
+}
+
 /** Backends that can enumerate their locations. */
 export interface ListableBackend extends SecretBackend {
   /**

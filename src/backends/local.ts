@@ -6,16 +6,16 @@
 import { z } from "zod";
 import type { Envelope } from "../crypto/envelope.js";
 import type { Store } from "../store/store.js";
-import type { BackendValue, BackendVersionInfo, ListableBackend, WritableBackend, WriteOptions } from "./backend.js";
+import type { BackendValue, BackendVersionInfo, DestroyableBackend, ListableBackend, WriteOptions } from "./backend.js";
 import { mountPath } from "./mount-options.js";
 import type { BackendPlugin } from "./plugin.js";
 
 type LocalStore = Pick<
   Store,
-  "writeSecretVersion" | "getEncryptedVersion" | "getCurrentEncryptedVersion" | "listVersions" | "deleteSecret" | "ping" | "listSecrets"
+  "writeSecretVersion" | "getEncryptedVersion" | "getCurrentEncryptedVersion" | "listVersions" | "deleteSecret" | "destroySecretVersion" | "ping" | "listSecrets"
 >;
 
-export class LocalBackend implements WritableBackend, ListableBackend {
+export class LocalBackend implements DestroyableBackend, ListableBackend {
   readonly kind = "local" as const;
   readonly mount: string;
 
@@ -60,6 +60,10 @@ export class LocalBackend implements WritableBackend, ListableBackend {
   async versions(location: string): Promise<BackendVersionInfo[]> {
     const rows = await this.store.listVersions(this.prefix + location);
     return rows.map((row) => ({ version: row.version, createdAt: row.createdAt, createdBy: row.createdBy, destroyed: row.destroyedAt !== null }));
+  }
+
+  destroyVersion(location: string, version: number): Promise<boolean> {
+    return this.store.destroySecretVersion(this.prefix + location, version, this.clock());
   }
 
   remove(location: string): Promise<boolean> {

@@ -1,7 +1,9 @@
 /**
- * The CLI's HTTP client for the broker API: reads CREDBROKER_URL and CREDBROKER_TOKEN, sends
- * JSON, and turns error bodies into CliError with the broker's message (exit code 1).
+ * The CLI's HTTP client for the broker API: reads CREDBROKER_URL and CREDBROKER_TOKEN (else the
+ * profile `credbroker login` stored), sends JSON, and turns error bodies into CliError with the
+ * broker's message (exit code 1).
  */
+import { DEFAULT_PROFILE, readProfile } from "./credentials.js";
 import { CliError } from "./errors.js";
 
 export interface ApiClientOptions {
@@ -12,8 +14,29 @@ export interface ApiClientOptions {
 
 export const DEFAULT_URL = "http://127.0.0.1:8787";
 
+/** A URL as the CLI compares them: without trailing slashes. */
+export function normaliseUrl(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+/**
+ * Where the CLI talks to and with which token. The environment wins over the stored profile
+ * (CREDBROKER_PROFILE, set by `--profile`, else "default"); the profile's token is sent only to
+ * the profile's own URL, never to another broker that CREDBROKER_URL names.
+ */
+export function resolveConnection(env: NodeJS.ProcessEnv = process.env): { url: string; token: string | undefined; profile: string | undefined } {
+  if (env.CREDBROKER_URL !== undefined && env.CREDBROKER_TOKEN !== undefined) return { url: env.CREDBROKER_URL, token: env.CREDBROKER_TOKEN, profile: undefined };
+  const name = env.CREDBROKER_PROFILE ?? DEFAULT_PROFILE;
+  const stored = readProfile(name, env);
+  const url = env.CREDBROKER_URL ?? stored?.url ?? DEFAULT_URL;
+  if (env.CREDBROKER_TOKEN !== undefined) return { url, token: env.CREDBROKER_TOKEN, profile: undefined };
+  const sameBroker = stored !== undefined && normaliseUrl(stored.url) === normaliseUrl(url);
+  return { url, token: sameBroker ? stored.token : undefined, profile: sameBroker ? name : undefined };
+}
+
 export function apiClientFromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
-  return new ApiClient({ url: env.CREDBROKER_URL ?? DEFAULT_URL, token: env.CREDBROKER_TOKEN });
+  const { url, token } = resolveConnection(env);
+  return new ApiClient({ url, token });
 }
 
 export class ApiClient {
@@ -39,7 +62,7 @@ export class ApiClient {
 
   /** The raw response, for streaming endpoints. Throws CliError when the broker cannot be reached. */
   async raw(method: string, path: string, body?: unknown): Promise<Response> {
-    if (!this.options.token) throw new CliError("CREDBROKER_TOKEN is not set (an operator token; `credbroker dev` prints one)", 1, "no_token");
+    if (!this.options.token) throw new CliError("no operator token: run `credbroker login`, or set CREDBROKER_TOKEN (`credbroker dev` prints one)", 1, "no_token");
     const url = new URL(path, this.options.url.endsWith("/") ? this.options.url : `${this.options.url}/`);
     try {
       return await fetch(url, {

@@ -12,8 +12,10 @@ import { requestContext } from "./middleware/request-context.js";
 import { brokerApp, publishDocument, type BrokerApp } from "./openapi.js";
 import { auditRejection } from "./reject-audit.js";
 import { adminRoutes } from "./routes/admin.js";
+import { adminLifecycleRoutes } from "./routes/admin-lifecycle.js";
 import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
+import { brokerInfoRoutes } from "./routes/broker-info.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { secretRoutes } from "./routes/secrets.js";
@@ -51,6 +53,8 @@ export function createApp(deps: AppDeps): BrokerApp {
   app.route("/", secretRoutes(deps, auth));
   app.route("/", eventRoutes(deps, auth));
   app.route("/", adminRoutes(deps, auth));
+  app.route("/", brokerInfoRoutes(deps, auth));
+  app.route("/", adminLifecycleRoutes(deps, auth));
   app.route("/", auditRoutes(deps, auth));
   publishDocument(app);
 

@@ -20,6 +20,7 @@ import type { SecretAdmin } from "../secrets/admin.js";
 import type { SecretReader } from "../secrets/read.js";
 import type { ServerDirectory } from "../servers/directory.js";
 import type { ServerService } from "../servers/service.js";
+import type { BrokerStatus } from "../status/broker-status.js";
 import type { RefusalSummaries } from "./refusal-summary.js";
 import type { ScrapeToken } from "./scrape-token.js";
 
@@ -77,6 +78,8 @@ export interface AppDeps {
   policy: PolicySource;
   /** A new master key, every data key re-wrapped, audited (src/keys/master-key-rotation.ts). */
   rotateMasterKey: (actor: Actor, meta: RequestMeta) => Promise<RotationProgress>;
+  /** Version, storage, mounts and their health, policy set (src/status/broker-status.ts). */
+  brokerStatus: () => Promise<BrokerStatus>;
   tokenRef: (value: string) => string;
   clock: () => number;
 }

@@ -180,11 +180,14 @@ export const OperatorRead = z
 
 export const LeasesRevoked = z.object({ revoked: z.number().int(), lease_ids: z.array(z.string()) }).strict().openapi("LeasesRevoked");
 
-export const Operator = z.object({ name: z.string(), role: z.string(), created_at: isoTime, revoked: z.boolean() }).strict().openapi("Operator");
+export const Operator = z.object({ name: z.string(), role: z.string(), created_at: isoTime, expires_at: isoTime.nullable(), revoked: z.boolean() }).strict().openapi("Operator");
 
 export const OperatorList = z.object({ operators: z.array(Operator), next_cursor: nextCursor }).strict().openapi("OperatorList");
 
-export const OperatorCreated = z.object({ name: z.string(), role: z.string(), token: z.string().describe("shown once") }).strict().openapi("OperatorCreated");
+export const OperatorCreated = z
+  .object({ name: z.string(), role: z.string(), token: z.string().describe("shown once"), expires_at: isoTime.nullable() })
+  .strict()
+  .openapi("OperatorCreated");
 
 export const KeysRotated = z
   .union([
@@ -320,3 +323,52 @@ export const Readiness = z
   })
   .strict()
   .openapi("Readiness");
+
+export const WhoAmI = z
+  .object({
+    name: z.string(),
+    role: z.string(),
+    permissions: z.array(z.string()).describe("what the role may do under the current policy"),
+    created_at: isoTime,
+    expires_at: isoTime.nullable().describe("when the token stops working; null: it does not expire"),
+  })
+  .strict()
+  .openapi("WhoAmI");
+
+export const BrokerStatus = z
+  .object({
+    version: z.string(),
+    storage: z.enum(["sqlite", "postgres"]),
+    started_at: isoTime,
+    uptime_seconds: z.number().int(),
+    mounts: z.array(
+      z
+        .object({
+          path: z.string().describe('the mount prefix; "" for the local store serving paths under no mount'),
+          backend: z.string(),
+          healthy: z.boolean(),
+          error: z.string().nullable(),
+        })
+        .strict(),
+    ),
+    policy: z.object({ digest: z.string().describe("SHA-256 over the policy files' names and contents"), files: z.number().int(), servers: z.number().int(), roles: z.number().int() }).strict(),
+  })
+  .strict()
+  .openapi("BrokerStatus");
+
+export const OperatorRotated = z
+  .object({ name: z.string(), role: z.string(), token: z.string().describe("shown once"), expires_at: isoTime.nullable() })
+  .strict()
+  .openapi("OperatorRotated");
+
+export const ServerDeleted = z
+  .object({ id: z.string(), deleted: z.literal(true), leases_revoked: z.number().int(), credentials_revoked: z.number().int() })
+  .strict()
+  .openapi("ServerDeleted");
+
+export const SecretRolledBack = z
+  .object({ path: z.string(), version: z.number().int().describe("the new version, holding the value of `from`"), from: z.number().int() })
+  .strict()
+  .openapi("SecretRolledBack");
+
+export const SecretVersionDestroyed = z.object({ path: z.string(), version: z.number().int(), destroyed: z.literal(true) }).strict().openapi("SecretVersionDestroyed");

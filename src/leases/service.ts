@@ -30,7 +30,22 @@ export class LeaseService {
   constructor(private readonly deps: LeaseServiceDeps) {}
 
   /** Extends the caller's own lease by `incrementSeconds` (default ttl), capped at its max ttl. */
-  async renew(actor: Actor & { kind: "server" }, leaseId: string, incrementSeconds: number | undefined, meta: RequestMeta): Promise<Lease> {
+  renew(actor: Actor & { kind: "server" }, leaseId: string, incrementSeconds: number | undefined, meta: RequestMeta): Promise<Lease> {
+    // A lease of another server is reported as not found, so lease ids cannot be probed.
+    return this.extend(actor, leaseId, incrementSeconds, meta, (lease) => lease.serverId === actor.id, meta.sourceIp ?? undefined);
+  }
+
+  /**
+   * An operator extends any server's active lease, exactly as its server could: by at most the
+   * default ttl, never past the lease's max ttl, and only while the policy still lets that
+   * server read the secret. The server's source address is not known here, so a grant with a
+   * `source_cidr` condition does not match (fail closed): such a lease is renewed by its server.
+   */
+  renewAsOperator(actor: Actor & { kind: "operator" }, leaseId: string, incrementSeconds: number | undefined, meta: RequestMeta): Promise<Lease> {
+    return this.extend(actor, leaseId, incrementSeconds, meta, () => true, undefined);
+  }
+
+  private async extend(actor: Actor, leaseId: string, incrementSeconds: number | undefined, meta: RequestMeta, mayRenew: (lease: Lease) => boolean, sourceIp: string | undefined): Promise<Lease> {
     const { store, audit, clock } = this.deps;
     const now = clock();
     const lease = await store.getLease(leaseId);
@@ -38,17 +53,16 @@ export class LeaseService {
       await audit.record(auditEntry(actor, meta, { action: "lease.renew", resource, outcome: "denied", reason: error.code, leaseId }, now));
       throw error.asAudited();
     };
-    // A lease of another server is reported as not found, so lease ids cannot be probed.
-    if (!lease || lease.serverId !== actor.id) return fail(new BrokerError("not_found", `lease ${leaseId} not found`), leaseId);
+    if (!lease || !mayRenew(lease)) return fail(new BrokerError("not_found", `lease ${leaseId} not found`), leaseId);
     const state = leaseState(lease, now);
     if (state === "revoked") return fail(new BrokerError("lease_revoked", `lease ${leaseId} was revoked`), lease.secretPath);
     if (state === "expired") return fail(new BrokerError("lease_expired", `lease ${leaseId} has expired`), lease.secretPath);
     if (lease.expiresAt >= lease.maxExpiresAt) {
       return fail(new BrokerError("not_renewable", `lease ${leaseId} reached its max ttl; read the secret again`), lease.secretPath);
     }
-    const decision = evaluate(this.deps.policy.current(), { serverId: actor.id, secretPath: lease.secretPath, action: "read", sourceIp: meta.sourceIp ?? undefined });
+    const decision = evaluate(this.deps.policy.current(), { serverId: lease.serverId, secretPath: lease.secretPath, action: "read", sourceIp });
     if (!decision.allowed) {
-      return fail(new BrokerError("denied", `policy no longer allows ${actor.id} to read ${lease.secretPath}: ${decision.message}`), lease.secretPath);
+      return fail(new BrokerError("denied", `policy no longer allows ${lease.serverId} to read ${lease.secretPath}: ${decision.message}`), lease.secretPath);
     }
     const increment = Math.min(incrementSeconds ?? this.deps.leaseConfig.defaultTtlSeconds, this.deps.leaseConfig.defaultTtlSeconds);
     let expiresAt = Math.max(lease.expiresAt, renewedExpiry(lease, now, increment));

@@ -1,13 +1,14 @@
 /**
  * Operator-side secret management: write a version (from a value or generated), list metadata,
- * list versions, read (audited as `secret.get`, like any access), delete.
+ * list versions, read (audited as `secret.get`, like any access), roll back to an earlier
+ * version's value, destroy one version, delete.
  */
 import { randomBytes } from "node:crypto";
 import { pageOf, type Page, type PageRequest, type RequestMeta, type SecretMetadata, type Sensitivity } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry, type Actor } from "../audit/entry.js";
-import { isListable, isWritable, type BackendKind, type BackendVersionInfo, type WritableBackend, type WriteOptions } from "../backends/backend.js";
+import { isDestroyable, isListable, isWritable, type BackendKind, type BackendVersionInfo, type WritableBackend, type WriteOptions } from "../backends/backend.js";
 import type { Mount, MountTable } from "../backends/mounts.js";
 import type { Store } from "../store/store.js";
 import { encodeValue, parseSecretName, selectKey } from "./name.js";
@@ -172,11 +173,64 @@ export class SecretAdmin {
     const found = await backend.read(location, version);
     const bytes = found && (name.key === undefined ? found.bytes : selectKey(found.bytes, name.key));
     if (!found || !bytes) {
-      await this.deps.audit.record(auditEntry(actor, meta, { action: "secret.get", resource: name.name, outcome: "error", reason: "not_found" }, now));
-      throw new BrokerError("not_found", `secret ${name.name} not found`, { audited: true });
+      const destroyed = !found && version !== undefined && (await this.isDestroyed(backend, location, version));
+      await this.deps.audit.record(auditEntry(actor, meta, { action: "secret.get", resource: name.name, outcome: "error", reason: destroyed ? "version_destroyed" : "not_found" }, now));
+      throw new BrokerError("not_found", destroyed ? `version ${version} of ${name.path} was destroyed` : `secret ${name.name} not found`, { audited: true });
     }
     await this.deps.audit.record(auditEntry(actor, meta, { action: "secret.get", resource: name.name, outcome: "allowed", reason: `operator role`, version: found.version }, now));
     return { name: name.name, ...encodeValue(bytes), version: found.version };
+  }
+
+  /** Whether the backend lists `version` of `location` as destroyed (false when it cannot say). */
+  private async isDestroyed(backend: ReturnType<MountTable["resolve"]>["backend"], location: string, version: number): Promise<boolean> {
+    if (!isWritable(backend)) return false;
+    const versions = await backend.versions(location).catch(() => []);
+    return versions.some((entry) => entry.version === version && entry.destroyed);
+  }
+
+  /**
+   * Writes version `toVersion`'s value again as a new version (the history is never rewritten),
+   * audited `admin.secret.rollback` with the new version; the value is never returned.
+   * @throws BrokerError `invalid_path` (a `#key` name), `not_found` (no such secret, or that
+   *   version does not exist or was destroyed), `invalid_request` (a read-only mount).
+   */
+  async rollback(actor: Actor, rawPath: string, toVersion: number, meta: RequestMeta): Promise<{ version: number; from: number }> {
+    const name = parseSecretName(rawPath);
+    if (name.key !== undefined) throw new BrokerError("invalid_path", "roll back the whole secret, not one #key of it");
+    if (!Number.isSafeInteger(toVersion) || toVersion < 1) throw new BrokerError("invalid_request", "the version to roll back to is a whole number from 1");
+    const { backend, location } = this.writable(name.path);
+    const found = await backend.read(location, toVersion);
+    if (!found || found.version !== toVersion) {
+      const destroyed = await this.isDestroyed(backend, location, toVersion);
+      throw new BrokerError("not_found", destroyed ? `version ${toVersion} of ${name.path} was destroyed` : `version ${toVersion} of ${name.path} not found`);
+    }
+    const version = await backend.write(location, found.bytes, { createdBy: actor.id });
+    await this.deps.audit.record(auditEntry(actor, meta, { action: "admin.secret.rollback", resource: name.path, outcome: "allowed", reason: `value of version ${toVersion}`, version }, this.deps.clock()));
+    this.deps.onChanged?.(name.path, version);
+    return { version, from: toVersion };
+  }
+
+  /**
+   * Destroys one version irreversibly: on the local store its ciphertext and data key are erased;
+   * on Vault KV v2 it is KV's `destroy`. A backend that cannot destroy one version (AWS Secrets
+   * Manager, which removes versions by their staging labels itself) is refused, naming why.
+   * Audited `admin.secret.destroy` with the version.
+   * @throws BrokerError `not_found` (no such version, or destroyed already), `invalid_request`.
+   */
+  async destroyVersion(actor: Actor, rawPath: string, version: number, meta: RequestMeta): Promise<void> {
+    const name = parseSecretName(rawPath);
+    if (name.key !== undefined) throw new BrokerError("invalid_path", "destroy a version of the whole secret, not one #key of it");
+    if (!Number.isSafeInteger(version) || version < 1) throw new BrokerError("invalid_request", "the version to destroy is a whole number from 1");
+    const { backend, location } = this.writable(name.path);
+    if (!isDestroyable(backend)) {
+      throw new BrokerError(
+        "invalid_request",
+        `mount ${backend.mount} (${backend.kind}) cannot destroy one version: Secrets Manager has no such operation (it drops versions that lose every staging label); delete the secret, or rotate so the version loses its labels`,
+      );
+    }
+    if (!(await backend.destroyVersion(location, version))) throw new BrokerError("not_found", `version ${version} of ${name.path} not found or already destroyed`);
+    // No change event: the secret and its current version live on (a destroyed current version reads as not found).
+    await this.deps.audit.record(auditEntry(actor, meta, { action: "admin.secret.destroy", resource: name.path, outcome: "allowed", reason: "version destroyed", version }, this.deps.clock()));
   }
 
   async remove(actor: Actor, rawPath: string, meta: RequestMeta): Promise<void> {

@@ -18,7 +18,16 @@ import type { Store } from "../store/store.js";
 export interface ServerServiceDeps {
   store: Pick<
     Store,
-    "createServer" | "getServer" | "listServers" | "setServerDisabled" | "setTokensNotBefore" | "addCredential" | "revokeCredentials" | "revokeLeases" | "activeCredentials"
+    | "createServer"
+    | "getServer"
+    | "listServers"
+    | "setServerDisabled"
+    | "setTokensNotBefore"
+    | "addCredential"
+    | "revokeCredentials"
+    | "revokeLeases"
+    | "activeCredentials"
+    | "deleteServer"
   >;
   audit: Pick<AuditWriter, "record">;
   secretHasher: Pick<ClientSecretHasher, "hash">;
@@ -113,6 +122,29 @@ export class ServerService {
       auditEntry(actor, meta, { action: disabled ? "admin.server.disable" : "admin.server.enable", resource: id, outcome: "allowed", reason: disabled ? `${revoked.length} lease(s) revoked` : "enabled" }, now),
     );
     return this.get(id);
+  }
+
+  /**
+   * Deletes a server: at once its tokens are refused and it is gone from every listing and
+   * lookup (a policy naming it grants nothing: nothing can authenticate as it), then every lease
+   * it holds is revoked (dynamic credentials destroyed) and every credential revoked. Registering
+   * the id again (an admin, `credentials` permission) starts afresh: no old token, lease or
+   * credential comes back. Audited `admin.server.delete`.
+   * @throws BrokerError `not_found` when there is no such server.
+   */
+  async delete(actor: Actor, id: string, meta: RequestMeta): Promise<{ leasesRevoked: number; credentialsRevoked: number }> {
+    const { store, audit, clock } = this.deps;
+    const now = clock();
+    // First, so that nothing the server holds works a moment longer than the deletion.
+    if (!(await store.deleteServer(id, now))) throw new BrokerError("not_found", `server ${id} not found`);
+    this.deps.onServerDisabled?.(id);
+    const revoked = await store.revokeLeases({ serverId: id }, now, "server deleted");
+    const credentialsRevoked = await store.revokeCredentials(id, now);
+    if (revoked.length > 0) await this.deps.onRevoked?.(revoked);
+    await audit.record(
+      auditEntry(actor, meta, { action: "admin.server.delete", resource: id, outcome: "allowed", reason: `${revoked.length} lease(s) and ${credentialsRevoked} credential(s) revoked` }, now),
+    );
+    return { leasesRevoked: revoked.length, credentialsRevoked };
   }
 
   /**

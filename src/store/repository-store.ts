@@ -120,6 +120,9 @@ export abstract class RepositoryStore implements Store {
   setTokensNotBefore(id: string, notBefore: number) {
     return this.guard("setTokensNotBefore", () => this.repositories.servers.setTokensNotBefore(id, notBefore));
   }
+  deleteServer(id: string, now: number) {
+    return this.guard("deleteServer", () => this.repositories.servers.markDeleted(id, now));
+  }
   addCredential(credential: ServerCredential) {
     return this.guard("addCredential", () => this.repositories.servers.addCredential(credential));
   }
@@ -147,6 +150,12 @@ export abstract class RepositoryStore implements Store {
   revokeOperator(name: string, now: number) {
     return this.guard("revokeOperator", () => this.repositories.operators.revoke(name, now));
   }
+  getOperator(name: string) {
+    return this.guard("getOperator", () => this.repositories.operators.byName(name));
+  }
+  replaceOperatorToken(name: string, tokenHash: string, expiresAt: number | null) {
+    return this.guard("replaceOperatorToken", () => this.repositories.operators.replaceToken(name, tokenHash, expiresAt));
+  }
   countActiveOperators() {
     return this.guard("countActiveOperators", () => this.repositories.operators.countActive());
   }
@@ -154,6 +163,9 @@ export abstract class RepositoryStore implements Store {
   // secrets
   writeSecretVersion(write: SecretWrite) {
     return this.guard("writeSecretVersion", () => this.repositories.secrets.write(write));
+  }
+  destroySecretVersion(path: string, version: number, now: number) {
+    return this.guard("destroySecretVersion", () => this.repositories.secrets.destroyVersion(path, version, now));
   }
   getSecretMetadata(path: string) {
     return this.guard("getSecretMetadata", () => this.repositories.secrets.metadata(path));

@@ -81,6 +81,7 @@ export function cachedServers(inner: ServerRepository, cache = new RowCache<Serv
     create: (server) => writeThrough(() => cache.delete(server.id), () => inner.create(server)),
     setDisabled: (id, disabledAt) => writeThrough(() => cache.delete(id), () => inner.setDisabled(id, disabledAt)),
     setTokensNotBefore: (id, notBefore) => writeThrough(() => cache.delete(id), () => inner.setTokensNotBefore(id, notBefore)),
+    markDeleted: (id, now) => writeThrough(() => cache.delete(id), () => inner.markDeleted(id, now)),
   };
 }
 
@@ -109,6 +110,7 @@ export function cachedSecrets(inner: SecretRepository): SecretRepository {
         },
         () => inner.delete(path, now),
       ),
+    destroyVersion: (path, version, now) => writeThrough(() => versions.delete(versionKey(path, version)), () => inner.destroyVersion(path, version, now)),
     rewrap: (path, version, expectedKeyId, keyId, wrappedKey) =>
       writeThrough(() => versions.delete(versionKey(path, version)), () => inner.rewrap(path, version, expectedKeyId, keyId, wrappedKey)),
   };

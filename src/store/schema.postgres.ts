@@ -22,6 +22,7 @@ export const servers = pgTable("servers", {
   createdAt: int8("created_at").notNull(),
   disabledAt: int8("disabled_at"),
   tokensNotBefore: int8("tokens_not_before"),
+  deletedAt: int8("deleted_at"),
 });
 
 export const serverCredentials = pgTable(
@@ -46,6 +47,7 @@ export const operators = pgTable("operators", {
   tokenHash: text("token_hash").notNull().unique(),
   createdAt: int8("created_at").notNull(),
   revokedAt: int8("revoked_at"),
+  expiresAt: int8("expires_at"),
 });
 
 export const secrets = pgTable("secrets", {

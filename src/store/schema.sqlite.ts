@@ -11,6 +11,7 @@ export const servers = sqliteTable("servers", {
   createdAt: integer("created_at").notNull(),
   disabledAt: integer("disabled_at"),
   tokensNotBefore: integer("tokens_not_before"),
+  deletedAt: integer("deleted_at"),
 });
 
 export const serverCredentials = sqliteTable(
@@ -33,6 +34,7 @@ export const operators = sqliteTable("operators", {
   tokenHash: text("token_hash").notNull().unique(),
   createdAt: integer("created_at").notNull(),
   revokedAt: integer("revoked_at"),
+  expiresAt: integer("expires_at"),
 });
 
 export const secrets = sqliteTable("secrets", {

@@ -105,6 +105,7 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
 
   // servers
+  /** Conflict when a live server has the id; a deleted server's id is taken over (its tokens_not_before kept). */
   createServer(server: ServerRecord): Promise<void>;
   getServer(id: string): Promise<ServerRecord | undefined>;
   /** Ordered by id; with `page`, at most `page.limit` servers whose id sorts after `page.after`. */
@@ -112,6 +113,12 @@ export interface Store {
   setServerDisabled(id: string, disabledAt: number | null): Promise<boolean>;
   /** Refuses every broker token of the server issued before `notBefore` (ms). */
   setTokensNotBefore(id: string, notBefore: number): Promise<boolean>;
+  /**
+   * Deletes a server: from now on getServer and listServers do not see it, it is disabled and
+   * every token issued before `now` is refused (kept when the id is registered again, which
+   * createServer then allows). False when there is no such live server.
+   */
+  deleteServer(id: string, now: number): Promise<boolean>;
   addCredential(credential: ServerCredential): Promise<void>;
   /** The server's unrevoked credentials, oldest first (ties by id); [] for an unknown server. */
   activeCredentials(serverId: string): Promise<ServerCredential[]>;
@@ -131,6 +138,14 @@ export interface Store {
   /** Ordered by name, without token hashes; with `page`, at most `page.limit` after the name `page.after`. */
   listOperators(page?: PageRequest<string>): Promise<OperatorRecord[]>;
   revokeOperator(name: string, now: number): Promise<boolean>;
+  /** The operator of that name, revoked or not, without its token hash; undefined when there is none. */
+  getOperator(name: string): Promise<OperatorRecord | undefined>;
+  /**
+   * Replaces an active operator's token hash and expiry in one statement (the old token stops
+   * naming it at once); false when the operator is revoked or missing. A hash another operator
+   * holds throws conflict.
+   */
+  replaceOperatorToken(name: string, tokenHash: string, expiresAt: number | null): Promise<boolean>;
   countActiveOperators(): Promise<number>;
 
   // secrets (metadata for every path; encrypted versions for the local backend)
@@ -151,6 +166,12 @@ export interface Store {
   getCurrentEncryptedVersion(path: string): Promise<EncryptedVersion | undefined>;
   /** Oldest version first. */
   listVersions(path: string): Promise<SecretVersionInfo[]>;
+  /**
+   * Destroys one version of a live secret irreversibly (its ciphertext and wrapped key are
+   * emptied; the row stays, so the number is never reused). False when the secret is deleted or
+   * that version does not exist or is already destroyed.
+   */
+  destroySecretVersion(path: string, version: number, now: number): Promise<boolean>;
   /** Soft-deletes the metadata and destroys every version's ciphertext. */
   deleteSecret(path: string, now: number): Promise<boolean>;
   /** Undestroyed versions whose data key is wrapped by a key other than `keyId`, for re-wrapping: ordered by path, then version; at most `limit`. */

@@ -26,7 +26,9 @@ import { deleteSecret } from "../secrets/delete.js";
 import { SecretReader } from "../secrets/read.js";
 import { storeServerDirectory } from "../servers/directory.js";
 import { ServerService } from "../servers/service.js";
+import { brokerStatus } from "../status/broker-status.js";
 import type { Store } from "../store/store.js";
+import { BROKER_VERSION } from "../version.js";
 import type { AuditIntegrity } from "./audit-integrity.js";
 import type { AuthWiring } from "./auth.js";
 import type { EventWiring } from "./events.js";
@@ -59,6 +61,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
   const { signingKeys, identity, tokens, limiter, requestLimiter, secretHasher, tokenRef } = deps.auth;
   const { events, external, onRevoked } = deps.events;
   const policy = deps.policy.holder;
+  const startedAt = clock();
   const leaseConfig = { defaultTtlSeconds: config.lease.default_ttl, maxTtlSeconds: config.lease.max_ttl };
   const secretAdmin = new SecretAdmin({
     store,
@@ -134,6 +137,7 @@ export function createAppDeps(deps: ServiceWiringDeps): AppDeps {
     eventStreams: new StreamSlots(config.events.max_streams_per_server),
     policy: deps.policy.source,
     rotateMasterKey: (actor, meta) => rotateMasterKey({ store, envelope, sealedMeta, audit, clock }, actor, meta),
+    brokerStatus: () => brokerStatus({ version: BROKER_VERSION, storage: store.dialect, startedAt, mounts, policy, clock }),
     tokenRef,
     clock,
   };

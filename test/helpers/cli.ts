@@ -76,6 +76,20 @@ export interface DevBroker {
   stop(): Promise<number | null>;
 }
 
+/**
+ * A temporary XDG_CONFIG_HOME for `credbroker login`, and the environment that makes the CLI use
+ * it and nothing else: CREDBROKER_URL, CREDBROKER_TOKEN and CREDBROKER_PROFILE removed.
+ */
+export function tempConfigHome(): { dir: string; credentialsFile: string; env: NodeJS.ProcessEnv; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "credbroker-config-"));
+  return {
+    dir,
+    credentialsFile: join(dir, "credbroker", "credentials.json"),
+    env: { XDG_CONFIG_HOME: dir, CREDBROKER_URL: undefined, CREDBROKER_TOKEN: undefined, CREDBROKER_PROFILE: undefined },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 /** `credbroker dev --json` in a temporary folder with `policy` as its only policy file. */
 export async function startDev(policy: string): Promise<DevBroker> {
   const dir = mkdtempSync(join(tmpdir(), "credbroker-cli-"));

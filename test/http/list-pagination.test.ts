@@ -58,7 +58,7 @@ describe("list routes answer bounded pages with a cursor", () => {
     for (let i = 0; i < 40; i++) await store.insertLease(lease(`other-${i}`, "other-mcp", T0 + i));
     for (let i = 0; i < 130; i++) await store.createServer({ id: `srv-${String(i).padStart(3, "0")}`, description: "", labels: {}, createdAt: T0, disabledAt: null, tokensNotBefore: null });
     for (let i = 0; i < 120; i++) {
-      await store.createOperator({ name: `op-${String(i).padStart(3, "0")}`, role: "auditor", createdAt: T0, revokedAt: null, tokenHash: hashOperatorToken(`cbo_test_${i}`) });
+      await store.createOperator({ name: `op-${String(i).padStart(3, "0")}`, role: "auditor", createdAt: T0, revokedAt: null, expiresAt: null, tokenHash: hashOperatorToken(`cbo_test_${i}`) });
     }
     for (let i = 0; i < 110; i++) await b.putSecret(`app/s${String(i).padStart(3, "0")}`, "v");
     now = T0 + 30 * 60_000;

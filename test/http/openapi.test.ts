@@ -125,18 +125,34 @@ describe("the OpenAPI document at /v1/openapi.json", () => {
     await conforms("POST", "/v1/admin/servers/{id}/rotate-credentials", "/v1/admin/servers/other-mcp/rotate-credentials", admin());
     await conforms("POST", "/v1/admin/servers/{id}/disable", "/v1/admin/servers/other-mcp/disable", admin());
     await conforms("GET", "/v1/admin/servers/{id}", "/v1/admin/servers/ghost-mcp", admin(), 404);
+    await conforms("POST", "/v1/admin/servers", "/v1/admin/servers", admin({ id: "gone-mcp" }), 201);
+    await conforms("DELETE", "/v1/admin/servers/{id}", "/v1/admin/servers/gone-mcp", admin());
+    await conforms("DELETE", "/v1/admin/servers/{id}", "/v1/admin/servers/gone-mcp", admin(), 404);
 
     await conforms("POST", "/v1/admin/secrets", "/v1/admin/secrets", admin({ path: "app/generated", generate: 16, owner: "team-x" }), 201);
     await conforms("GET", "/v1/admin/secrets", "/v1/admin/secrets?prefix=app/", admin());
     await conforms("GET", "/v1/admin/secrets/{path}", "/v1/admin/secrets/app/generated", admin());
     await conforms("POST", "/v1/admin/secrets/read", "/v1/admin/secrets/read", admin({ path: "app/generated" }));
     await conforms("POST", "/v1/admin/secrets", "/v1/admin/secrets", admin({ path: "app/x", value: "a", generate: 10 }), 400);
+    await conforms("POST", "/v1/admin/secrets/{path}/rollback", "/v1/admin/secrets/app/generated/rollback", admin({ to: 1 }), 201);
+    await conforms("POST", "/v1/admin/secrets/{path}/destroy", "/v1/admin/secrets/app/generated/destroy", admin({ version: 1 }));
+    await conforms("POST", "/v1/admin/secrets/{path}/destroy", "/v1/admin/secrets/app/generated/destroy", admin({ version: 1 }), 404);
 
     await conforms("GET", "/v1/admin/leases", "/v1/admin/leases?server=reader-mcp&all=true", admin());
     await conforms("POST", "/v1/admin/leases/revoke", "/v1/admin/leases/revoke", admin({ secret: "app/json" }));
 
     await conforms("POST", "/v1/admin/operators", "/v1/admin/operators", admin({ name: "aud2", role: "auditor" }), 201);
     await conforms("GET", "/v1/admin/operators", "/v1/admin/operators", admin());
+    await conforms("POST", "/v1/admin/operators", "/v1/admin/operators", admin({ name: "aud3", role: "auditor", ttl: "30d" }), 201);
+    await conforms("POST", "/v1/admin/operators/{name}/rotate", "/v1/admin/operators/aud3/rotate", admin({ ttl: "1d" }));
+    await conforms("POST", "/v1/admin/operators/{name}/rotate", "/v1/admin/operators/ghost/rotate", admin(), 404);
+    await conforms("GET", "/v1/admin/whoami", "/v1/admin/whoami", admin());
+    await conforms("GET", "/v1/admin/status", "/v1/admin/status", admin());
+    await conforms("GET", "/v1/admin/status", "/v1/admin/status", {}, 401);
+    const { leases } = await conforms<{ leases: Array<{ lease_id: string; secret: string }> }>("GET", "/v1/admin/leases", "/v1/admin/leases?secret=app/key", admin());
+    expect(leases.length).toBeGreaterThan(0);
+    await conforms("POST", "/v1/admin/leases/{id}/renew", `/v1/admin/leases/${leases[0]!.lease_id}/renew`, admin({ increment: 60 }));
+    await conforms("POST", "/v1/admin/leases/{id}/renew", "/v1/admin/leases/no-such-lease/renew", admin(), 404);
 
     await conforms("POST", "/v1/admin/keys/rotate", "/v1/admin/keys/rotate?target=signing", admin());
     await conforms("GET", "/v1/admin/policy/explain", "/v1/admin/policy/explain?server=reader-mcp&secret=app/admin/x", admin());

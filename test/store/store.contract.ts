@@ -159,6 +159,19 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect(await store.getServer("nobody")).toBeUndefined();
       });
 
+      it("deletes a server: gone from get and list, its tokens refused from then on, even once its id is registered again", async () => {
+        await store.createServer(server("old-mcp", { description: "first" }));
+        await store.createServer(server("other-mcp"));
+        expect(await store.deleteServer("old-mcp", T0 + 5)).toBe(true);
+        expect(await store.deleteServer("old-mcp", T0 + 6), "already deleted").toBe(false);
+        expect(await store.deleteServer("nobody", T0 + 6)).toBe(false);
+        expect(await store.getServer("old-mcp")).toBeUndefined();
+        expect((await store.listServers()).map((s) => s.id)).toEqual(["other-mcp"]);
+        await store.createServer(server("old-mcp", { description: "second", createdAt: T0 + 10 }));
+        expect(await store.getServer("old-mcp")).toEqual(server("old-mcp", { description: "second", createdAt: T0 + 10, tokensNotBefore: T0 + 5 }));
+        expect((await brokerRejection(store.createServer(server("old-mcp")))).code, "a live server is not taken over").toBe("conflict");
+      });
+
       it("refuses a second server with the same id with conflict and keeps the first", async () => {
         await store.createServer(server("github-mcp"));
         const error = await brokerRejection(store.createServer(server("github-mcp", { description: "impostor" })));
@@ -251,11 +264,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
     });
 
     describe("operators", () => {
-      const operator = (name: string, tokenHash: string, role = "admin", createdAt = T0) => ({ name, role, tokenHash, createdAt, revokedAt: null });
+      const operator = (name: string, tokenHash: string, role = "admin", createdAt = T0, expiresAt: number | null = null) => ({ name, role, tokenHash, createdAt, revokedAt: null, expiresAt });
 
       it("finds an operator by token hash, without the hash; undefined for an unknown hash", async () => {
         await store.createOperator(operator("alice", "hash-a"));
-        expect(await store.operatorByTokenHash("hash-a")).toEqual({ name: "alice", role: "admin", createdAt: T0, revokedAt: null });
+        expect(await store.operatorByTokenHash("hash-a")).toEqual({ name: "alice", role: "admin", createdAt: T0, revokedAt: null, expiresAt: null });
         expect(await store.operatorByTokenHash("hash-unknown")).toBeUndefined();
       });
 
@@ -286,7 +299,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         await store.createOperator(operator("alice", "hash-a", "admin"));
         await store.revokeOperator("alice", T0 + 1);
         await store.createOperator(operator("alice", "hash-a2", "auditor", T0 + 2));
-        expect(await store.operatorByTokenHash("hash-a2")).toEqual({ name: "alice", role: "auditor", createdAt: T0 + 2, revokedAt: null });
+        expect(await store.operatorByTokenHash("hash-a2")).toEqual({ name: "alice", role: "auditor", createdAt: T0 + 2, revokedAt: null, expiresAt: null });
         expect(await store.operatorByTokenHash("hash-a")).toBeUndefined();
         expect(await store.countActiveOperators()).toBe(1);
       });
@@ -299,10 +312,32 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         await store.revokeOperator("bob", T0 + 1);
         const listed = await store.listOperators();
         expect(listed.map((o) => o.name)).toEqual(["alice", "bob", "carol"]);
-        expect(listed[1]).toEqual({ name: "bob", role: "auditor", createdAt: T0, revokedAt: T0 + 1 });
+        expect(listed[1]).toEqual({ name: "bob", role: "auditor", createdAt: T0, revokedAt: T0 + 1, expiresAt: null });
         for (const row of listed) expect(row).not.toHaveProperty("tokenHash");
         expect(await store.countActiveOperators()).toBe(2);
         expect(typeof (await store.countActiveOperators())).toBe("number");
+      });
+
+      it("keeps a token's expiry, and a revoked name taken over gets the new one", async () => {
+        await store.createOperator(operator("alice", "hash-a", "admin", T0, T0 + 1000));
+        expect(await store.getOperator("alice")).toEqual({ name: "alice", role: "admin", createdAt: T0, revokedAt: null, expiresAt: T0 + 1000 });
+        await store.revokeOperator("alice", T0 + 1);
+        await store.createOperator(operator("alice", "hash-a2", "admin", T0 + 2));
+        expect((await store.operatorByTokenHash("hash-a2"))?.expiresAt).toBeNull();
+        expect(await store.getOperator("nobody")).toBeUndefined();
+      });
+
+      it("replaces an active operator's token: the old hash names nobody, the new one names it; false when revoked or missing", async () => {
+        await store.createOperator(operator("alice", "hash-a", "security", T0, T0 + 1000));
+        expect(await store.replaceOperatorToken("alice", "hash-a2", T0 + 5000)).toBe(true);
+        expect(await store.operatorByTokenHash("hash-a")).toBeUndefined();
+        expect(await store.operatorByTokenHash("hash-a2")).toEqual({ name: "alice", role: "security", createdAt: T0, revokedAt: null, expiresAt: T0 + 5000 });
+        expect(await store.replaceOperatorToken("nobody", "hash-x", null)).toBe(false);
+        await store.revokeOperator("alice", T0 + 1);
+        expect(await store.replaceOperatorToken("alice", "hash-a3", null)).toBe(false);
+        expect(await store.operatorByTokenHash("hash-a3")).toBeUndefined();
+        await store.createOperator(operator("bob", "hash-b"));
+        expect((await brokerRejection(store.replaceOperatorToken("bob", "hash-a2", null))).code).toBe("conflict");
       });
 
       it("refuses a token hash another operator already holds with a BrokerError", async () => {
@@ -653,7 +688,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         expect((await store.listServers({ after: "s-b", limit: 2 })).map((s) => s.id)).toEqual(["s-c", "s-d"]);
         expect((await store.listServers({ after: "s-bb", limit: 10 })).map((s) => s.id)).toEqual(["s-c", "s-d", "s-e"]);
         expect(await store.listServers({ after: "s-e", limit: 10 })).toEqual([]);
-        for (const name of ["carol", "alice", "bob"]) await store.createOperator({ name, role: "auditor", createdAt: T0, revokedAt: null, tokenHash: `hash-${name}` });
+        for (const name of ["carol", "alice", "bob"]) await store.createOperator({ name, role: "auditor", createdAt: T0, revokedAt: null, expiresAt: null, tokenHash: `hash-${name}` });
         expect((await store.listOperators({ after: "alice", limit: 1 })).map((o) => o.name)).toEqual(["bob"]);
         for (const path of ["p/c", "p/a", "q/z", "p/b"]) await store.writeSecretVersion(write(path, T0));
         expect((await store.listSecrets("p/", { after: "p/a", limit: 5 })).map((s) => s.path)).toEqual(["p/b", "p/c"]);

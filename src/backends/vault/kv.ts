@@ -10,8 +10,8 @@ import type {
   BackendVersionInfo,
   CachingBackend,
   ClosableBackend,
+  DestroyableBackend,
   ListableBackend,
-  WritableBackend,
   WriteOptions,
 } from "../backend.js";
 import { readThrough, type ValueCache } from "../cache.js";
@@ -35,7 +35,7 @@ export interface VaultKvBackendOptions {
 /** Most locations a `list` walks before it stops. */
 const DEFAULT_LIST_LIMIT = 1000;
 
-export class VaultKvBackend implements WritableBackend, ListableBackend, CachingBackend, ClosableBackend {
+export class VaultKvBackend implements DestroyableBackend, ListableBackend, CachingBackend, ClosableBackend {
   readonly kind = "vault" as const;
   readonly mount: string;
 
@@ -86,6 +86,20 @@ export class VaultKvBackend implements WritableBackend, ListableBackend, Caching
       }))
       .filter((entry) => Number.isSafeInteger(entry.version))
       .sort((a, b) => a.version - b.version);
+  }
+
+  /** KV v2 `destroy` of one version (POST {kv}/destroy/{path} `{versions: [n]}`): Vault removes its data for good. */
+  async destroyVersion(location: string, version: number): Promise<boolean> {
+    const { guard, session, cache } = this.options;
+    const entry = (await this.metadata(location))?.versions?.[String(version)];
+    // A version soft-deleted in Vault reads as destroyed, but its data is still there: destroy it too.
+    if (!entry || entry.destroyed === true) return false;
+    try {
+      await guard.run("destroy", location, () => session.call((client) => client.write(this.path("destroy", location), { versions: [version] })));
+      return true;
+    } finally {
+      cache.invalidate(location);
+    }
   }
 
   async remove(location: string): Promise<boolean> {
@@ -153,7 +167,7 @@ export class VaultKvBackend implements WritableBackend, ListableBackend, Caching
     return Array.isArray(keys) ? keys.filter((key): key is string => typeof key === "string").sort() : [];
   }
 
-  private path(kind: "data" | "metadata", location: string): string {
+  private path(kind: "data" | "metadata" | "destroy", location: string): string {
     const encoded = location
       .split("/")
       .map((segment) => (segment === "" ? "" : encodeURIComponent(segment)))

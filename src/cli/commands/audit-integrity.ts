@@ -4,8 +4,7 @@
  */
 import type { Command } from "commander";
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
-import { checkpointSignatureValid, parseCheckpointLines, publicKeysFromPem, type CheckpointPublicKeys, type SignedCheckpoint } from "../../audit/checkpoint.js";
-import { verifySegment } from "../../audit/segment.js";
+import type { CheckpointPublicKeys, SignedCheckpoint } from "../../audit/checkpoint.js";
 import type { VerifyResult } from "../../audit/verify.js";
 import { apiClientFromEnv, type ApiClient } from "../api-client.js";
 import { CliError } from "../errors.js";
@@ -26,7 +25,15 @@ function readText(file: string, what: string): string {
   }
 }
 
+/**
+ * Checkpoint and segment code (zod, node:crypto signatures) loads only for the commands that use
+ * it: imported at the top it cost every CLI start about 90 ms (`npm run bench:cli`, --help).
+ */
+const checkpointCode = () => import("../../audit/checkpoint.js");
+const segmentCode = () => import("../../audit/segment.js");
+
 async function publicKeys(api: () => ApiClient, file: string | undefined): Promise<CheckpointPublicKeys> {
+  const { publicKeysFromPem } = await checkpointCode();
   try {
     if (file) return publicKeysFromPem([readText(file, "public key file")]);
     const { public_key_pem } = await api().request<{ public_key_pem: string }>("GET", "v1/audit/checkpoint-key");
@@ -88,6 +95,7 @@ export function registerAuditIntegrityCommands(audit: Command, output: (json: bo
     .action(async (options: { checkpoints?: string[]; publicKey?: string; segment?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
       if (options.segment !== undefined) {
+        const { verifySegment } = await segmentCode();
         const result = verifySegment(readText(options.segment, "segment file"), await publicKeys(api, options.publicKey));
         if (out.json) out.out(JSON.stringify(result));
         else {
@@ -100,6 +108,7 @@ export function registerAuditIntegrityCommands(audit: Command, output: (json: bo
       let checkpoints: SignedCheckpoint[] | undefined;
       const localProblems: string[] = [];
       if (options.checkpoints) {
+        const { parseCheckpointLines, checkpointSignatureValid } = await checkpointCode();
         checkpoints = [];
         for (const file of options.checkpoints) {
           const parsed = parseCheckpointLines(readText(file, "checkpoint file"));
@@ -136,6 +145,7 @@ export function registerAuditIntegrityCommands(audit: Command, output: (json: bo
         const error = (JSON.parse(text || "{}") as { error?: { code?: string; message?: string } }).error;
         throw new CliError(error?.message ?? `HTTP ${response.status}`, response.status === 400 ? 2 : 1, error?.code ?? `http_${response.status}`);
       }
+      const { verifySegment } = await segmentCode();
       const verified = verifySegment(text, await publicKeys(api, undefined));
       if (!verified.ok || !verified.trailer) throw new CliError(`the exported segment does not verify; nothing was removed: ${verified.problems.join("; ")}`);
       const { first_seq, last_seq, records_sha256 } = verified.trailer;

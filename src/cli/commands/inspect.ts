@@ -102,6 +102,7 @@ export function registerInspectCommands(program: Command, output: (json: boolean
     });
   audit
     .command("query")
+    .description("audit records filtered by actor, secret, action, outcome and time; --tail and --follow for the newest")
     .option("--server <id>", "actor (server id or operator name)")
     .option("--secret <path>")
     .option("--action <action>", "e.g. secret.read, auth.token")

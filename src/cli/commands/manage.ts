@@ -5,12 +5,27 @@ import { resolve } from "node:path";
 import { apiClientFromEnv } from "../api-client.js";
 import { CliError } from "../errors.js";
 import { table, type Output } from "../output.js";
+import { listPages, parseLimit, printPages } from "../pages.js";
 
 interface ServerJson {
   id: string;
   description: string;
   disabled: boolean;
   created_at: string;
+}
+interface OperatorJson {
+  name: string;
+  role: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked: boolean;
+}
+interface SecretListJson {
+  path: string;
+  current_version: number | null;
+  owner: string | null;
+  sensitivity: string | null;
+  updated_at: string | null;
 }
 interface LeaseJson {
   lease_id: string;
@@ -98,11 +113,35 @@ export function registerManageCommands(program: Command, output: (json: boolean)
     });
   server
     .command("list")
+    .description("list registered servers, every page of them")
+    .option("--limit <n>", "show at most n servers")
     .option("--json")
-    .action(async (options: { json?: boolean }) => {
+    .action(async (options: { limit?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const { servers } = await api().request<{ servers: ServerJson[] }>("GET", "v1/admin/servers");
-      out.out(out.json ? JSON.stringify(servers) : table(["id", "disabled", "created", "description"], servers.map((s) => [s.id, s.disabled, s.created_at, s.description])));
+      const pages = listPages<ServerJson>(api(), "v1/admin/servers", "servers", {}, parseLimit(options.limit));
+      await printPages(out, pages, ["id", "disabled", "created", "description"], (s) => [s.id, s.disabled, s.created_at, s.description]);
+    });
+  server
+    .command("show <id>")
+    .description("one server: description, labels, whether it is disabled, when it was registered")
+    .option("--json")
+    .action(async (id: string, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = await api().request<ServerJson & { labels?: Record<string, string> }>("GET", `v1/admin/servers/${enc(id)}`);
+      if (out.json) out.out(JSON.stringify(result));
+      else
+        out.out(
+          table(
+            ["field", "value"],
+            [
+              ["id", result.id],
+              ["description", result.description],
+              ["labels", Object.entries(result.labels ?? {}).map(([key, value]) => `${key}=${value}`).join(", ")],
+              ["disabled", result.disabled],
+              ["created", result.created_at],
+            ],
+          ),
+        );
     });
   for (const verb of ["disable", "enable"] as const) {
     server
@@ -115,6 +154,15 @@ export function registerManageCommands(program: Command, output: (json: boolean)
         out.out(out.json ? JSON.stringify(result) : `${id} ${verb}d`);
       });
   }
+  server
+    .command("delete <id>")
+    .description("delete a server: its tokens stop working and its leases and credentials are revoked at once; an admin may register the id again afresh")
+    .option("--json")
+    .action(async (id: string, options: { json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = await api().request<{ id: string; deleted: true; leases_revoked: number; credentials_revoked: number }>("DELETE", `v1/admin/servers/${enc(id)}`);
+      out.out(out.json ? JSON.stringify(result) : `deleted ${id}: ${result.leases_revoked} lease(s) and ${result.credentials_revoked} credential(s) revoked`);
+    });
   server
     .command("rotate-credentials <id>")
     .description("replace the server's client secret, or with --public-key every credential it has; the old ones stop working at once")
@@ -135,24 +183,40 @@ export function registerManageCommands(program: Command, output: (json: boolean)
   const operator = program.command("operator").description("operator tokens for humans");
   operator
     .command("add <name>")
+    .description("create an operator; prints its token once")
     .requiredOption("--role <role>", "admin, security, auditor, developer or a policy-defined role")
+    .option("--ttl <duration>", "the token's lifetime (30d, 12h; 1m to 366d); default: it does not expire")
     .option("--json")
-    .action(async (name: string, options: { role: string; json?: boolean }) => {
+    .action(async (name: string, options: { role: string; ttl?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const result = await api().request<{ name: string; token: string }>("POST", "v1/admin/operators", { name, role: options.role });
-      if (out.json) out.out(JSON.stringify({ name: result.name, token: result.token }));
-      else out.out(`operator ${result.name} (${options.role}) token (shown once): ${result.token}`);
+      const result = await api().request<{ name: string; token: string; expires_at: string | null }>("POST", "v1/admin/operators", { name, role: options.role, ...(options.ttl && { ttl: options.ttl }) });
+      if (out.json) out.out(JSON.stringify({ name: result.name, token: result.token, expires_at: result.expires_at }));
+      else out.out(`operator ${result.name} (${options.role}) token (shown once${result.expires_at ? `, expires ${result.expires_at}` : ""}): ${result.token}`);
+    });
+  operator
+    .command("rotate <name>")
+    .description("replace an operator's token: prints the new one once; the old one stops working at once")
+    .option("--ttl <duration>", "the new token's lifetime from now; default: the expiry stays as it was")
+    .option("--json")
+    .action(async (name: string, options: { ttl?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      const result = await api().request<{ name: string; token: string; expires_at: string | null }>("POST", `v1/admin/operators/${enc(name)}/rotate`, options.ttl ? { ttl: options.ttl } : {});
+      if (out.json) out.out(JSON.stringify({ name: result.name, token: result.token, expires_at: result.expires_at }));
+      else out.out(`new token for operator ${result.name} (shown once${result.expires_at ? `, expires ${result.expires_at}` : ""}): ${result.token}`);
     });
   operator
     .command("list")
+    .description("list operators (never their tokens), every page of them")
+    .option("--limit <n>", "show at most n operators")
     .option("--json")
-    .action(async (options: { json?: boolean }) => {
+    .action(async (options: { limit?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const { operators } = await api().request<{ operators: Array<{ name: string; role: string; created_at: string; revoked: boolean }> }>("GET", "v1/admin/operators");
-      out.out(out.json ? JSON.stringify(operators) : table(["name", "role", "created", "revoked"], operators.map((o) => [o.name, o.role, o.created_at, o.revoked])));
+      const pages = listPages<OperatorJson>(api(), "v1/admin/operators", "operators", {}, parseLimit(options.limit));
+      await printPages(out, pages, ["name", "role", "created", "expires", "revoked"], (o) => [o.name, o.role, o.created_at, o.expires_at, o.revoked]);
     });
   operator
     .command("revoke <name>")
+    .description("revoke an operator's token at once")
     .option("--json")
     .action(async (name: string, options: { json?: boolean }) => {
       const out = output(Boolean(options.json));
@@ -199,17 +263,17 @@ export function registerManageCommands(program: Command, output: (json: boolean)
     });
   secret
     .command("list [prefix]")
+    .description("list secrets' metadata under a prefix (never values), every page of them")
+    .option("--limit <n>", "show at most n secrets")
     .option("--json")
-    .action(async (prefix: string | undefined, options: { json?: boolean }) => {
+    .action(async (prefix: string | undefined, options: { limit?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const { secrets } = await api().request<{ secrets: Array<{ path: string; current_version: number; owner: string; sensitivity: string; updated_at: string }> }>(
-        "GET",
-        `v1/admin/secrets${prefix ? `?prefix=${enc(prefix)}` : ""}`,
-      );
-      out.out(out.json ? JSON.stringify(secrets) : table(["path", "version", "sensitivity", "owner", "updated"], secrets.map((s) => [s.path, s.current_version, s.sensitivity, s.owner, s.updated_at])));
+      const pages = listPages<SecretListJson>(api(), "v1/admin/secrets", "secrets", prefix ? { prefix } : {}, parseLimit(options.limit));
+      await printPages(out, pages, ["path", "version", "sensitivity", "owner", "updated"], (s) => [s.path, s.current_version, s.sensitivity, s.owner, s.updated_at]);
     });
   secret
     .command("versions <path>")
+    .description("a secret's versions: number, when, by whom, whether destroyed (never values)")
     .option("--json")
     .action(async (path: string, options: { json?: boolean }) => {
       const out = output(Boolean(options.json));
@@ -232,7 +296,30 @@ export function registerManageCommands(program: Command, output: (json: boolean)
       else process.stdout.write(result.encoding === "base64" ? Buffer.from(result.value, "base64") : `${result.value}\n`);
     });
   secret
+    .command("rollback <path>")
+    .description("write version N's value again as a new version (audited; the value is never printed)")
+    .requiredOption("--to <n>", "the version whose value comes back")
+    .option("--json")
+    .action(async (path: string, options: { to: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (!/^\d{1,9}$/.test(options.to) || Number(options.to) < 1) throw new CliError("--to takes a version number", 2);
+      const result = await api().request<{ path: string; version: number; from: number }>("POST", `v1/admin/secrets/${encPath(path)}/rollback`, { to: Number(options.to) });
+      out.out(out.json ? JSON.stringify(result) : `${path}: version ${result.version} now holds the value of version ${result.from}`);
+    });
+  secret
+    .command("destroy <path>")
+    .description("destroy one version irreversibly (local store, Vault KV v2; refused on AWS); reading it afterwards is not found")
+    .requiredOption("--version <n>", "the version to destroy")
+    .option("--json")
+    .action(async (path: string, options: { version: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (!/^\d{1,9}$/.test(options.version) || Number(options.version) < 1) throw new CliError("--version takes a version number", 2);
+      const result = await api().request<{ path: string; version: number; destroyed: true }>("POST", `v1/admin/secrets/${encPath(path)}/destroy`, { version: Number(options.version) });
+      out.out(out.json ? JSON.stringify(result) : `${path}: version ${result.version} destroyed`);
+    });
+  secret
     .command("delete <path>")
+    .description("delete a secret and destroy every version's value; its leases are revoked at once")
     .option("--json")
     .action(async (path: string, options: { json?: boolean }) => {
       const out = output(Boolean(options.json));
@@ -244,15 +331,28 @@ export function registerManageCommands(program: Command, output: (json: boolean)
   const lease = program.command("lease").description("list and revoke leases");
   lease
     .command("list")
+    .description("list leases (active ones, or every one with --all), every page of them")
     .option("--server <id>")
     .option("--secret <path>")
     .option("--all", "include expired and revoked leases")
+    .option("--limit <n>", "show at most n leases")
     .option("--json")
-    .action(async (options: { server?: string; secret?: string; all?: boolean; json?: boolean }) => {
+    .action(async (options: { server?: string; secret?: string; all?: boolean; limit?: string; json?: boolean }) => {
       const out = output(Boolean(options.json));
-      const query = new URLSearchParams({ ...(options.server && { server: options.server }), ...(options.secret && { secret: options.secret }), ...(options.all && { all: "true" }) });
-      const { leases } = await api().request<{ leases: LeaseJson[] }>("GET", `v1/admin/leases?${query}`);
-      out.out(out.json ? JSON.stringify(leases) : table(["lease", "server", "secret", "version", "state", "expires"], leases.map((l) => [l.lease_id, l.server, l.secret, l.version, l.state, l.expires_at])));
+      const query = { ...(options.server && { server: options.server }), ...(options.secret && { secret: options.secret }), ...(options.all && { all: "true" }) };
+      const pages = listPages<LeaseJson>(api(), "v1/admin/leases", "leases", query, parseLimit(options.limit));
+      await printPages(out, pages, ["lease", "server", "secret", "version", "state", "expires"], (l) => [l.lease_id, l.server, l.secret, l.version, l.state, l.expires_at]);
+    });
+  lease
+    .command("renew <id>")
+    .description("extend any server's active lease, as its server could: at most the default ttl, never past its max ttl, only while policy still allows it")
+    .option("--increment <seconds>", "seconds to extend by (default and cap: the broker's default lease ttl)")
+    .option("--json")
+    .action(async (id: string, options: { increment?: string; json?: boolean }) => {
+      const out = output(Boolean(options.json));
+      if (options.increment !== undefined && (!/^\d{1,8}$/.test(options.increment) || Number(options.increment) < 1)) throw new CliError("--increment takes a number of seconds", 2);
+      const result = await api().request<LeaseJson>("POST", `v1/admin/leases/${enc(id)}/renew`, options.increment ? { increment: Number(options.increment) } : {});
+      out.out(out.json ? JSON.stringify(result) : `lease ${result.lease_id} now expires ${result.expires_at}`);
     });
   lease
     .command("revoke [id]")

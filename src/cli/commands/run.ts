@@ -28,7 +28,9 @@ export function registerRunCommand(program: Command, setExit: (promise: Promise<
       "after",
       `
 Credentials come from CREDBROKER_URL, CREDBROKER_CLIENT_ID and CREDBROKER_CLIENT_SECRET (or
-CREDBROKER_PRIVATE_KEY_FILE); they are removed from COMMAND's environment. Example:
+CREDBROKER_PRIVATE_KEY_FILE); they are removed from COMMAND's environment.
+
+Example:
   credbroker run --env DB_URL=db/analytics -- mcp-server-postgres '\${DB_URL}'`,
     )
     .action((command: string, args: string[], options: { env: string[]; onChange: string; stdio: string; startTimeout: string; drainTimeout: string; killTimeout: string }) => {

@@ -85,8 +85,11 @@ export function createAuthenticators(deps: AuthenticateDeps) {
     }
   };
 
-  /** Requires an operator token whose role holds `permission` under the current policy. */
-  const requireOperator = (permission: OperatorPermission): MiddlewareHandler<AppEnv> =>
+  /**
+   * Requires an operator token, unrevoked and unexpired, whose role holds `permission` under the
+   * current policy; with no permission, any such operator (routes about the caller itself).
+   */
+  const requireOperator = (permission?: OperatorPermission): MiddlewareHandler<AppEnv> =>
     async function requireOperatorPermission(c, next) {
       let token: string;
       try {
@@ -94,11 +97,15 @@ export function createAuthenticators(deps: AuthenticateDeps) {
       } catch (error) {
         throw await deny(c, "anonymous", "anonymous", "missing_token", error);
       }
-      const operator = looksLikeOperatorToken(token) ? await deps.operators.authenticate(token) : undefined;
-      if (!operator) {
+      const outcome = looksLikeOperatorToken(token) ? await deps.operators.authenticate(token) : { refused: "unknown" as const };
+      if ("refused" in outcome) {
+        if (outcome.refused === "expired" && outcome.name !== undefined) {
+          throw await deny(c, outcome.name, "operator", "operator_token_expired", new BrokerError("unauthorized", "the operator token has expired; ask an admin for a new one (operator rotate)"));
+        }
         throw await deny(c, "anonymous", "anonymous", "invalid_operator_token", new BrokerError("unauthorized", "invalid or revoked operator token"));
       }
-      if (!roleHasPermission(deps.policy.current(), operator.role, permission)) {
+      const { operator } = outcome;
+      if (permission !== undefined && !roleHasPermission(deps.policy.current(), operator.role, permission)) {
         throw await deny(
           c,
           operator.name,

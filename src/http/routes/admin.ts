@@ -4,6 +4,7 @@ import type { JWK } from "jose";
 import { BrokerError } from "../../errors.js";
 import { leaseToJson } from "../../leases/lease.js";
 import { operatorToJson } from "../../operators/service.js";
+import { parseDuration } from "../../policy/duration.js";
 import { explain } from "../../policy/explain.js";
 import { decodeBase64Strict, generateValue, secretMetadataToJson } from "../../secrets/admin.js";
 import { parseSecretName } from "../../secrets/name.js";
@@ -82,7 +83,10 @@ const revokeLeases = z
   .refine((body) => [body.lease_id, body.server, body.secret].filter((v) => v !== undefined).length === 1, "give exactly one of lease_id, server, secret")
   .openapi("RevokeLeases");
 
-const createOperator = z.object({ name: z.string().max(128), role: z.string().max(64) }).strict().openapi("CreateOperator");
+const createOperator = z
+  .object({ name: z.string().max(128), role: z.string().max(64), ttl: z.string().max(32).optional().describe("the token's lifetime (30d, 12h; 1m to 366d); without it the token does not expire") })
+  .strict()
+  .openapi("CreateOperator");
 
 const serverId = z.object({ id: z.string() });
 const secretPath = z.object({ path: z.string().describe("the secret path, slashes included") });
@@ -338,9 +342,10 @@ export function adminRoutes(deps: AppDeps, auth: ReturnType<typeof createAuthent
     },
     async (c) => {
       const body = await readJson(c, createOperator);
-      const { operator, token } = await deps.operators.create(operatorActor(c), body.name, body.role, requestMeta(c));
+      const ttlSeconds = body.ttl === undefined ? undefined : parseDuration(body.ttl);
+      const { operator, token } = await deps.operators.create(operatorActor(c), body.name, body.role, requestMeta(c), ttlSeconds);
       setHeader(c, "cache-control", "no-store");
-      return c.json({ name: operator.name, role: operator.role, token }, 201);
+      return c.json({ name: operator.name, role: operator.role, token, expires_at: operatorToJson(operator).expires_at }, 201);
     },
   );
   operatorRoute(

@@ -13,16 +13,18 @@ export interface OperatorRepository {
   list(page?: PageRequest<string>): Promise<OperatorRecord[]>;
   revoke(name: string, now: number): Promise<boolean>;
   countActive(): Promise<number>;
+  byName(name: string): Promise<OperatorRecord | undefined>;
+  replaceToken(name: string, tokenHash: string, expiresAt: number | null): Promise<boolean>;
 }
 
 function operatorFromRow(row: Row): OperatorRecord {
-  return { name: str(row.name), role: str(row.role), createdAt: num(row.created_at), revokedAt: numOrNull(row.revoked_at) };
+  return { name: str(row.name), role: str(row.role), createdAt: num(row.created_at), revokedAt: numOrNull(row.revoked_at), expiresAt: numOrNull(row.expires_at) };
 }
 
 export function operatorRepository(db: SqlExecutor, t: StoreTables): OperatorRepository {
   const o = t.operators;
   // Never the token hash: it only ever goes in, as a lookup key.
-  const columns = sql`${o.name}, ${o.role}, ${o.createdAt}, ${o.revokedAt}`;
+  const columns = sql`${o.name}, ${o.role}, ${o.createdAt}, ${o.revokedAt}, ${o.expiresAt}`;
   return {
     async create(operator) {
       // One statement: a revoked name is taken over, an active one is left alone and reported.
@@ -32,6 +34,7 @@ export function operatorRepository(db: SqlExecutor, t: StoreTables): OperatorRep
           tokenHash: excluded(o.tokenHash),
           createdAt: excluded(o.createdAt),
           revokedAt: null,
+          expiresAt: excluded(o.expiresAt),
         })} where ${isNotNull(o.revokedAt)} returning ${sql.identifier(o.name.name)}`,
       );
       if (written.length === 0) throw new BrokerError("conflict", `operator ${operator.name} already exists`);
@@ -45,6 +48,14 @@ export function operatorRepository(db: SqlExecutor, t: StoreTables): OperatorRep
     },
     async revoke(name, now) {
       return (await db.run(sql`update ${o} set ${assignments(o, { revokedAt: now })} where ${and(eq(o.name, name), isNull(o.revokedAt))}`)) > 0;
+    },
+    async byName(name) {
+      const row = await db.get(sql`select ${columns} from ${o} where ${eq(o.name, name)}`);
+      return row && operatorFromRow(row);
+    },
+    async replaceToken(name, tokenHash, expiresAt) {
+      // One statement: the old hash stops naming the operator the moment the new one does.
+      return (await db.run(sql`update ${o} set ${assignments(o, { tokenHash, expiresAt })} where ${and(eq(o.name, name), isNull(o.revokedAt))}`)) > 0;
     },
     async countActive() {
       const row = await db.get(sql`select count(*) as n from ${o} where ${isNull(o.revokedAt)}`);

@@ -16,6 +16,7 @@ export interface SecretRepository {
   currentVersion(path: string): Promise<EncryptedVersion | undefined>;
   versions(path: string): Promise<SecretVersionInfo[]>;
   delete(path: string, now: number): Promise<boolean>;
+  destroyVersion(path: string, version: number, now: number): Promise<boolean>;
   versionsNotWrappedBy(keyId: string, limit: number): Promise<EncryptedVersion[]>;
   rewrap(path: string, version: number, expectedKeyId: string, keyId: string, wrappedKey: Buffer): Promise<boolean>;
 }
@@ -142,6 +143,12 @@ export function secretRepository(db: SqlExecutor, t: StoreTables): SecretReposit
         );
         return true;
       });
+    },
+    async destroyVersion(path, version, now) {
+      // The same destruction as a deletion's, for one version of a live secret.
+      const live = sql`exists (select 1 from ${s} where ${and(eq(s.path, path), isNull(s.deletedAt))})`;
+      const where = and(eq(v.path, path), eq(v.version, version), isNull(v.destroyedAt), live);
+      return (await db.run(sql`update ${v} set ${assignments(v, { destroyedAt: now, ciphertext: Buffer.alloc(0), wrappedKey: Buffer.alloc(0) })} where ${where}`)) > 0;
     },
     async versionsNotWrappedBy(keyId, limit) {
       const rows = await db.all(

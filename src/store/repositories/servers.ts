@@ -1,9 +1,9 @@
 /** Servers and their credentials (client secrets, public keys). */
-import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, sql } from "drizzle-orm";
 import type { PageRequest, ServerCredential, ServerRecord } from "../../domain.js";
 import { BrokerError } from "../../errors.js";
 import { parseLabels } from "../shared.js";
-import { afterKey, allColumns, assignments, insertInto, pageLimit, whereAll } from "../sql/build.js";
+import { afterKey, allColumns, assignments, excluded, insertInto, pageLimit, whereAll } from "../sql/build.js";
 import type { PreparedQuery, Row, SqlExecutor } from "../sql/executor.js";
 import { num, numOrNull, oneOf, str, strOrNull } from "../sql/rows.js";
 import type { StoreTables } from "../tables.js";
@@ -19,6 +19,7 @@ export interface ServerRepository {
   activeCredentials(serverId: string): Promise<ServerCredential[]>;
   revokeCredentials(serverId: string, now: number, kind?: ServerCredential["kind"]): Promise<number>;
   replaceSecretHash(credentialId: string, expectedOldHash: string, newHash: string): Promise<boolean>;
+  markDeleted(id: string, now: number): Promise<boolean>;
 }
 
 function serverFromRow(row: Row): ServerRecord {
@@ -48,11 +49,19 @@ export function serverRepository(db: SqlExecutor, t: StoreTables): ServerReposit
   const s = t.servers;
   const c = t.serverCredentials;
   // The per-request lookup, compiled once.
-  const byId: PreparedQuery = db.prepare(sql`select ${allColumns(s)} from ${s} where ${eq(s.id, sql.placeholder("id"))}`);
+  const byId: PreparedQuery = db.prepare(sql`select ${allColumns(s)} from ${s} where ${and(eq(s.id, sql.placeholder("id")), isNull(s.deletedAt))}`);
   return {
     async create(server) {
+      // A deleted server's id may be registered again: its row is taken over, keeping
+      // tokens_not_before, so tokens issued to the deleted server stay refused.
       const inserted = await db.all(
-        sql`${insertInto(s, [{ ...server, labels: JSON.stringify(server.labels) }])} on conflict do nothing returning ${sql.identifier(s.id.name)}`,
+        sql`${insertInto(s, [{ ...server, labels: JSON.stringify(server.labels) }])} on conflict (${sql.identifier(s.id.name)}) do update set ${assignments(s, {
+          description: excluded(s.description),
+          labels: excluded(s.labels),
+          createdAt: excluded(s.createdAt),
+          disabledAt: excluded(s.disabledAt),
+          deletedAt: null,
+        })} where ${isNotNull(s.deletedAt)} returning ${sql.identifier(s.id.name)}`,
       );
       if (inserted.length === 0) throw new BrokerError("conflict", `server ${server.id} already exists`);
     },
@@ -61,7 +70,7 @@ export function serverRepository(db: SqlExecutor, t: StoreTables): ServerReposit
       return row && serverFromRow(row);
     },
     async list(page) {
-      return (await db.all(sql`select ${allColumns(s)} from ${s}${whereAll(afterKey(s.id, page))} order by ${asc(s.id)}${pageLimit(page)}`)).map(serverFromRow);
+      return (await db.all(sql`select ${allColumns(s)} from ${s}${whereAll(isNull(s.deletedAt), afterKey(s.id, page))} order by ${asc(s.id)}${pageLimit(page)}`)).map(serverFromRow);
     },
     async setDisabled(id, disabledAt) {
       return (await db.run(sql`update ${s} set ${assignments(s, { disabledAt })} where ${eq(s.id, id)}`)) > 0;
@@ -82,6 +91,10 @@ export function serverRepository(db: SqlExecutor, t: StoreTables): ServerReposit
       const conditions = [eq(c.serverId, serverId), isNull(c.revokedAt)];
       if (kind) conditions.push(eq(c.kind, kind));
       return db.run(sql`update ${c} set ${assignments(c, { revokedAt: now })} where ${and(...conditions)}`);
+    },
+    async markDeleted(id, now) {
+      const where = and(eq(s.id, id), isNull(s.deletedAt));
+      return (await db.run(sql`update ${s} set ${assignments(s, { deletedAt: now, disabledAt: now, tokensNotBefore: now })} where ${where}`)) > 0;
     },
     async replaceSecretHash(credentialId, expectedOldHash, newHash) {
       const where = and(eq(c.id, credentialId), eq(c.secretHash, expectedOldHash), isNull(c.revokedAt));
