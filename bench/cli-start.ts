@@ -1,6 +1,6 @@
 /**
  * How long the CLI takes to start, against a plain `node` start measured in the same run:
- * `credbroker --version` and `--help` to exit, and how much later a command wrapped by
+ * `credbroker --version`, `--help` and `server list` (a command that calls the broker) to exit, and how much later a command wrapped by
  * `credbroker run` starts than the same command started directly (the time until it prints its
  * first line), with a real `credbroker dev` to fetch one secret from; and the same for a real MCP
  * server (@modelcontextprotocol/sdk over stdio): the time from spawning it until its answer to an
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
       { name: "node -e 0 (reference)", argv: ["-e", "0"], env: process.env, measure: timeRun },
       { name: "credbroker --version", argv: [CLI, "--version"], env: process.env, measure: timeRun },
       { name: "credbroker --help", argv: [CLI, "--help"], env: process.env, measure: timeRun },
+      { name: "credbroker server list (one API call)", argv: [CLI, "server", "list"], env: operator, measure: timeRun },
       { name: "a server, started directly", argv: serverArgs, env: process.env, measure: timeToFirstOutput },
       { name: "the same through credbroker run", argv: [CLI, "run", "--env", "TOKEN=bench/token", "--stdio", "inherit", "--", process.execPath, ...serverArgs], env: server, measure: timeToFirstOutput },
       { name: "an MCP server, initialize, started directly", argv: [MCP_SERVER], env: process.env, measure: timeToInitialize },

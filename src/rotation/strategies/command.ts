@@ -1,14 +1,9 @@
 import { spawn } from "node:child_process";
 
-import * as z from "zod";
-
 import { BrokerError } from "../../errors.js";
 import type { HookStep } from "../../policy/rotation-options.js";
-import { generateValue } from "../generate-value.js";
-import { heldState, holdPending, pendingValue, publish } from "../holder.js";
-import { hookContext, hookValue } from "../hook.js";
-import { heldSchema, readState } from "../state.js";
-import type { RetiringStrategy, RotationContext, StepState } from "../strategy.js";
+import { hookContext, hookStrategy } from "../hook.js";
+import type { RetiringStrategy, RotationContext } from "../strategy.js";
 
 /**
  * `command`: an operator's program applies the new value to its system.
@@ -29,48 +24,9 @@ export const ROTATION_CONTEXT_ENV = "CREDBROKER_ROTATION";
 const CHILD_PATH = "/usr/bin:/bin";
 const STDERR_KEEP_BYTES = 2048;
 
-const stateSchema = z.object({ held: heldSchema });
 type Context = RotationContext<"command">;
 
-export const commandStrategy: RetiringStrategy<"command"> = {
-  kind: "command",
-
-  async create(context) {
-    const { held } = await holdPending(context, generateValue(context.options.generate));
-    return { held: heldState(held) };
-  },
-
-  async set(context, state) {
-    await runStep(context, "set");
-    return state;
-  },
-
-  async test(context, state) {
-    await runStep(context, "test");
-    return state;
-  },
-
-  async finish(context, state) {
-    const { held } = readState(stateSchema, state, "command", "finish");
-    const version = await publish(context, { baseVersion: held.baseVersion, staged: held.staged }, await pendingValue(context));
-    return { version, state: { ...state, version } };
-  },
-
-  async retire(context) {
-    await runStep(context, "retire");
-  },
-
-  async rollback(context, state: StepState) {
-    if (state["held"] === undefined) return;
-    await runStep(context, "rollback");
-  },
-};
-
-async function runStep(context: Context, step: HookStep): Promise<void> {
-  if (!context.options.steps.includes(step)) return;
-  const value = await hookValue(context, step);
-  await runProgram(context, step, value ?? Buffer.alloc(0));
-}
+export const commandStrategy: RetiringStrategy<"command"> = hookStrategy("command", (context, step, value) => runProgram(context, step, value ?? Buffer.alloc(0)));
 
 function runProgram(context: Context, step: HookStep, stdin: Buffer): Promise<void> {
   const { argv, timeoutSeconds } = context.options;

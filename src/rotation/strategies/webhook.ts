@@ -1,15 +1,10 @@
 import { createHmac } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 
-import * as z from "zod";
-
 import { BrokerError } from "../../errors.js";
 import type { HookStep } from "../../policy/rotation-options.js";
-import { generateValue } from "../generate-value.js";
-import { heldState, holdPending, pendingValue, publish } from "../holder.js";
-import { hookContext, hookValue } from "../hook.js";
-import { heldSchema, readState } from "../state.js";
-import type { RetiringStrategy, RotationContext, StepState } from "../strategy.js";
+import { hookContext, hookStrategy } from "../hook.js";
+import type { RetiringStrategy, RotationContext } from "../strategy.js";
 
 /**
  * `webhook`: a receiver applies the new value to its system, told by a signed HTTPS POST.
@@ -32,7 +27,6 @@ export const TIMESTAMP_HEADER = "x-credbroker-timestamp";
 export const SIGNATURE_HEADER = "x-credbroker-signature";
 const MIN_KEY_BYTES = 32;
 
-const stateSchema = z.object({ held: heldSchema });
 type Context = RotationContext<"webhook">;
 
 export interface WebhookStrategyOptions {
@@ -42,38 +36,7 @@ export interface WebhookStrategyOptions {
 
 /** The webhook strategy; `backoffMs` is there so that tests of retries need not wait. */
 export function createWebhookStrategy({ backoffMs = 500 }: WebhookStrategyOptions = {}): RetiringStrategy<"webhook"> {
-  const runStep = async (context: Context, step: HookStep): Promise<void> => {
-    if (!context.options.steps.includes(step)) return;
-    const value = await hookValue(context, step);
-    await post(context, step, value, backoffMs);
-  };
-  return {
-    kind: "webhook",
-    async create(context) {
-      const { held } = await holdPending(context, generateValue(context.options.generate));
-      return { held: heldState(held) };
-    },
-    async set(context, state) {
-      await runStep(context, "set");
-      return state;
-    },
-    async test(context, state) {
-      await runStep(context, "test");
-      return state;
-    },
-    async finish(context, state) {
-      const { held } = readState(stateSchema, state, "webhook", "finish");
-      const version = await publish(context, { baseVersion: held.baseVersion, staged: held.staged }, await pendingValue(context));
-      return { version, state: { ...state, version } };
-    },
-    async retire(context) {
-      await runStep(context, "retire");
-    },
-    async rollback(context, state: StepState) {
-      if (state["held"] === undefined) return;
-      await runStep(context, "rollback");
-    },
-  };
+  return hookStrategy("webhook", (context, step, value) => post(context, step, value, backoffMs));
 }
 
 /** The signature a receiver must compute: hex HMAC-SHA256 of `<timestamp>.<body>`, as sent after `v1=`. */
