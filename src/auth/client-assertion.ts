@@ -97,7 +97,9 @@ export const privateKeyJwtMethod: ClientAuthMethod<"private_key_jwt"> = {
       });
       return { authenticated: true };
     } catch (error) {
-      if (!(error instanceof BrokerError)) throw error;
+      // Only a refused assertion is a wrong credential; a store that cannot record the jti is the
+      // broker failing (503), which must neither count toward a lockout nor read as a bad key.
+      if (!(error instanceof BrokerError) || error.code !== "unauthorized") throw error;
       return { authenticated: false, rejection: { reason: `invalid_assertion: ${error.message}`, message: error.message } };
     }
   },

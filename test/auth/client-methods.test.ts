@@ -4,12 +4,14 @@
  * test/http/attacks-tokens.test.ts; this states the plug-in contract itself.
  */
 import { createHmac, randomBytes } from "node:crypto";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { CLIENT_ASSERTION_TYPE } from "../../src/auth/client-assertion.js";
 import type { ClientAuthContext, TokenRequest } from "../../src/auth/client-method.js";
 import { clientAuthMethods } from "../../src/auth/client-methods.js";
 import { ClientSecretHasher, clientSecretMethod, generateClientSecret } from "../../src/auth/client-secret.js";
 import type { ServerCredential } from "../../src/domain.js";
+import { BrokerError } from "../../src/errors.js";
 import { legacyScryptHash } from "../helpers/token-attacks.js";
 
 const KEY = randomBytes(32);
@@ -109,5 +111,34 @@ describe("client authentication methods", () => {
       authenticated: false,
       rejection: { reason: "invalid_assertion: client assertion is malformed", message: "client assertion is malformed" },
     });
+  });
+
+  it("private_key_jwt fails closed with the store's error when the replay check cannot be written: a valid assertion is not a wrong credential", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+    const key: ServerCredential = {
+      id: "k1",
+      serverId: "github-mcp",
+      kind: "public_key",
+      secretHash: null,
+      publicJwk: JSON.stringify({ ...(await exportJWK(publicKey)), kid: "k1" }),
+      createdAt: 0,
+      revokedAt: null,
+    };
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: "EdDSA", kid: "k1" })
+      .setIssuer("github-mcp")
+      .setSubject("github-mcp")
+      .setAudience("http://broker")
+      .setJti("jti-1")
+      .setIssuedAt(Math.floor(context.now / 1000))
+      .setExpirationTime(Math.floor(context.now / 1000) + 60)
+      .sign(privateKey);
+    const request = { client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: assertion };
+    const method = clientAuthMethods.private_key_jwt;
+    expect(await method.authenticate(request, [key], context)).toEqual({ authenticated: true });
+    const storeDown = { ...context, rememberAssertion: () => Promise.reject(new BrokerError("storage_unavailable", "the store is unavailable")) };
+    // Answering "wrong credential" (401) here would count a failure toward a lockout and tell the
+    // server its key is bad; the broker is what failed (503).
+    await expect(method.authenticate(request, [key], storeDown)).rejects.toMatchObject({ code: "storage_unavailable" });
   });
 });
