@@ -27,8 +27,9 @@
  *   finish          ends the rotation as done (the version is in finish's state)
  *
  * A resumed step that fails rolls back as above. A rotation whose secret no longer has a rule of
- * the same strategy cannot be continued or rolled back (the options are gone): it ends `failed`
- * with `conflict`, its pending value kept.
+ * the same strategy cannot be continued or rolled back (the options are gone), nor one whose
+ * recorded state is not a JSON object (a damaged row): it ends `failed` with `conflict`, its
+ * pending value kept.
  *
  * Every transition is audited (`rotation.start`, `rotation.step`, `rotation.finish`,
  * `rotation.fail`, `rotation.rollback`) with the secret, the version, the strategy, the rule and
@@ -42,6 +43,7 @@ import type { AuditWriter } from "../audit/writer.js";
 import { auditEntry } from "../audit/entry.js";
 import type { AuditOutcome, RotationRecord, RotationStep } from "../domain.js";
 import { BrokerError } from "../errors.js";
+import { isValidSecretPath } from "../policy/glob.js";
 import type { RotationRule } from "../policy/types.js";
 import type { Store } from "../store/store.js";
 import { strategyFor as registeredStrategyFor, type BoundStrategy, type StepContext } from "./registry.js";
@@ -91,11 +93,16 @@ export class RotationMachine {
    * version, or `rolled_back`/`failed` with the error code that ended it).
    *
    * @param attempt 1 for a first try; a retry after a failure passes the count (default 1).
-   * @throws BrokerError `conflict` when the secret already has an active rotation, or when
+   * @throws BrokerError `invalid_path` for a malformed path or a `#key` selection (nothing
+   *   recorded); `conflict` when the secret already has an active rotation, or when
    *   another broker took this one over; `audit_unavailable` when a transition cannot be audited
    *   (the rotation then stays running, to be resumed).
    */
   async start(secretPath: string, rule: RotationRule, attempt = 1): Promise<RotationRecord> {
+    // A rotation acts on one whole secret: a malformed path (or a `#key` selection) never gets a row.
+    if (!isValidSecretPath(secretPath) || secretPath.includes("#")) {
+      throw new BrokerError("invalid_path", `cannot rotate ${JSON.stringify(secretPath)}: a secret path is segments of letters, digits and ._+=@- joined by "/", without "#key"`);
+    }
     const now = this.deps.clock();
     const rotation: RotationRecord = {
       id: randomUUID(),
@@ -137,6 +144,10 @@ export class RotationMachine {
         ended.push(await this.end(rotation, "failed", "conflict", null, true, `cannot resume after step ${rotation.lastStep ?? "none"}: ${why}`));
         continue;
       }
+      if (stepStateOf(rotation.stepState) === undefined) {
+        ended.push(await this.end(rotation, "failed", "conflict", null, true, `cannot resume after step ${rotation.lastStep ?? "none"}: its recorded state is not readable`));
+        continue;
+      }
       await this.audit(rotation, "rotation.step", "allowed", `resumed after step ${rotation.lastStep ?? "none"}`, null);
       ended.push(await this.run(rotation, rule));
     }
@@ -147,7 +158,7 @@ export class RotationMachine {
   private async run(rotation: RotationRecord, rule: RotationRule): Promise<RotationRecord> {
     const strategy = this.strategyFor(rule.strategy);
     const context = this.contextOf(rotation, rule);
-    let state = JSON.parse(rotation.stepState) as StepState;
+    let state = stepStateOf(rotation.stepState) ?? {};
     let last = rotation.lastStep;
     let version: number | null = null;
     for (let step = NEXT[last ?? "none"]; step !== undefined; step = NEXT[step]) {
@@ -233,6 +244,16 @@ export class RotationMachine {
     await this.deps.audit.record(
       auditEntry({ id: "system", kind: "system" }, { requestId: null, sourceIp: null }, { action, resource: rotation.secretPath, outcome, reason, version }, this.deps.clock()),
     );
+  }
+}
+
+/** A recorded step state, or undefined when the text is not a JSON object (a damaged row). */
+function stepStateOf(text: string): StepState | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as StepState) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -242,6 +242,25 @@ function machineSuite(name: string, open: () => Promise<Subject>): void {
       expect(await local.read(PATH)).toMatchObject({ version: 1, bytes: INITIAL });
     });
 
+    it.each(["../etc/passwd", "rotated//api", "rotated/api#password", ""])("refuses to rotate the malformed path %j before recording anything", async (path) => {
+      await expect(machine("broker-a").start(path, rule)).rejects.toMatchObject({ code: "invalid_path" });
+      expect(await store.listRotations({})).toEqual([]);
+    });
+
+    it("a rotation whose recorded state is not readable JSON ends failed with conflict on resume, and the next is resumed", async () => {
+      const damaged = { secretPath: PATH, strategy: "generate", ruleRef: "policies/rotation.yaml:2#0", state: "running" as const, lastStep: "create" as const, attempt: 1, errorCode: null, version: null, owner: "dead", leaseUntil: T0, createdAt: T0, updatedAt: T0, endedAt: null };
+      await store.insertRotation({ ...damaged, id: "00000000-0000-4000-8000-000000000001", stepState: "{not json" });
+      await store.insertRotation({ ...damaged, id: "00000000-0000-4000-8000-000000000002", secretPath: "rotated/other", lastStep: null, stepState: "{}", createdAt: T0 + 1 });
+      await local.write("rotated/other", INITIAL, { createdBy: "test" });
+      now = T0 + 1;
+      const ended = await machine("broker-b").resume(ruleFor);
+      expect(ended.map((r) => [r.secretPath, r.state, r.errorCode])).toEqual([
+        [PATH, "failed", "conflict"],
+        ["rotated/other", "done", null],
+      ]);
+      expect(await local.read(PATH)).toMatchObject({ version: 1, bytes: INITIAL });
+    });
+
     it("a broker whose hold was taken over records nothing more and stops with conflict", async () => {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
