@@ -26,6 +26,9 @@
  *   test            finish again, with test's state
  *   finish          ends the rotation as done (the version is in finish's state)
  *
+ * A step that fails because the machine's signal aborted it (shutdown) is not rolled back: the
+ * rotation stays running, and the next broker to resume after the hold passes carries it on.
+ *
  * A resumed step that fails rolls back as above. A rotation whose secret no longer has a rule of
  * the same strategy cannot be continued or rolled back (the options are gone), nor one whose
  * recorded state is not a JSON object (a damaged row): it ends `failed` with `conflict`, its
@@ -171,6 +174,8 @@ export class RotationMachine {
           state = await strategy[step](context, state);
         }
       } catch (error) {
+        // Shutdown, not a failure: the rotation stays running and is resumed after its hold passes.
+        if (this.signal.aborted) throw error;
         return this.rollBack({ ...rotation, lastStep: last, stepState: JSON.stringify(state) }, strategy, context, state, step, error);
       }
       await this.record(rotation, step, state);

@@ -261,6 +261,45 @@ function machineSuite(name: string, open: () => Promise<Subject>): void {
       expect(await local.read(PATH)).toMatchObject({ version: 1, bytes: INITIAL });
     });
 
+    it("two brokers starting the same secret at once: one rotates, the other gets conflict", async () => {
+      const results = await Promise.allSettled([machine("broker-a").start(PATH, rule), machine("broker-b").start(PATH, rule)]);
+      expect(results.filter((r) => r.status === "fulfilled").map((r) => r.value.state)).toEqual(["done"]);
+      expect(results.filter((r) => r.status === "rejected").map((r) => (r.reason as BrokerError).code)).toEqual(["conflict"]);
+      expect((await local.versions(PATH)).map((v) => v.version)).toEqual([1, 2]);
+    });
+
+    it("two brokers resuming at once: each dead rotation is taken over by exactly one of them", async () => {
+      const dying = dyingAt({ step: "test", when: "after" });
+      void machine("broker-a", dying.strategyFor).start(PATH, rule);
+      await dying.reached;
+      now = T0 + 2 * LEASE_MS;
+      const [byB, byC] = await Promise.all([machine("broker-b").resume(ruleFor), machine("broker-c").resume(ruleFor)]);
+      expect([...byB!, ...byC!].map((r) => r.state)).toEqual(["done"]);
+      expect((await local.versions(PATH)).map((v) => v.version)).toEqual([1, 2]);
+    });
+
+    it("a step stopped by shutdown (the abort signal) is not rolled back: the rotation stays running, to be resumed", async () => {
+      const shutdown = new AbortController();
+      const stopping: typeof strategyFor = (config) => {
+        const real = strategyFor(config);
+        return {
+          ...real,
+          set() {
+            shutdown.abort();
+            return Promise.reject(new BrokerError("backend_unavailable", "the call was aborted"));
+          },
+          rollback: () => Promise.reject(new Error("rollback must not run on shutdown")),
+        };
+      };
+      const mounts = new MountTable([], local);
+      const stopped = new RotationMachine({ store, mounts, secrets: secretsFromMounts(mounts), pending: storedPendingValues({ store, envelope, clock }), audit: new AuditWriter(store, undefined), clock, owner: "broker-a", leaseMs: LEASE_MS, strategyFor: stopping, signal: shutdown.signal });
+      await expect(stopped.start(PATH, rule)).rejects.toMatchObject({ code: "backend_unavailable" });
+      const [running] = await store.listRotations({ states: ["running"] });
+      expect(running).toMatchObject({ lastStep: "create", owner: "broker-a" });
+      now = T0 + 2 * LEASE_MS;
+      expect(await machine("broker-b").resume(ruleFor)).toMatchObject([{ id: running!.id, state: "done", version: 2 }]);
+    });
+
     it("a broker whose hold was taken over records nothing more and stops with conflict", async () => {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
