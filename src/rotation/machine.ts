@@ -133,7 +133,7 @@ export class RotationMachine {
    * Takes over every running rotation whose holder's lease has passed (its broker died) and
    * carries each on from its last recorded step (see the module comment). `ruleFor` answers the
    * secret's rotation rule under the current policy. Answers the rotations as they ended; one
-   * another broker took first is left out.
+   * another broker took first, or took over from this one while it ran, is left out.
    */
   async resume(ruleFor: (secretPath: string) => RotationRule | undefined): Promise<RotationRecord[]> {
     const ended: RotationRecord[] = [];
@@ -152,7 +152,12 @@ export class RotationMachine {
         continue;
       }
       await this.audit(rotation, "rotation.step", "allowed", `resumed after step ${rotation.lastStep ?? "none"}`, null);
-      ended.push(await this.run(rotation, rule));
+      try {
+        ended.push(await this.run(rotation, rule));
+      } catch (error) {
+        // Another broker carries this one on now; the others still need resuming.
+        if (!(error instanceof BrokerError && takenOver.has(error))) throw error;
+      }
     }
     return ended;
   }
@@ -169,7 +174,8 @@ export class RotationMachine {
         if (step === "finish") {
           const finished = await strategy.finish(context, state);
           version = finished.version;
-          state = finished.state;
+          // Recorded with the state, so a broker that dies right after finish leaves the version behind.
+          state = { ...finished.state, version };
         } else {
           state = await strategy[step](context, state);
         }
@@ -262,6 +268,11 @@ function stepStateOf(text: string): StepState | undefined {
   }
 }
 
+/** The errors {@link lostHold} made, so resume tells a takeover from other conflicts. */
+const takenOver = new WeakSet<object>();
+
 function lostHold(rotation: RotationRecord): BrokerError {
-  return new BrokerError("conflict", `rotation ${rotation.id} of ${rotation.secretPath} is held by another broker now; this broker stops it here`);
+  const error = new BrokerError("conflict", `rotation ${rotation.id} of ${rotation.secretPath} is held by another broker now; this broker stops it here`);
+  takenOver.add(error);
+  return error;
 }

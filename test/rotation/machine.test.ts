@@ -300,6 +300,45 @@ function machineSuite(name: string, open: () => Promise<Subject>): void {
       expect(await machine("broker-b").resume(ruleFor)).toMatchObject([{ id: running!.id, state: "done", version: 2 }]);
     });
 
+    it("a resuming broker whose hold is taken over in turn leaves that rotation out and goes on with the others", async () => {
+      for (const path of [PATH, "rotated/second"]) {
+        if (path !== PATH) await local.write(path, INITIAL, { createdBy: "test" });
+        const dying = dyingAt({ step: "create", when: "after" });
+        void machine("broker-a", dying.strategyFor).start(path, ruleFor(path)!);
+        await dying.reached;
+        now += 1;
+      }
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let reached!: () => void;
+      const atSet = new Promise<void>((resolve) => (reached = resolve));
+      const slowFirstSet: typeof strategyFor = (config) => {
+        const real = strategyFor(config);
+        return {
+          ...real,
+          async set(context, state) {
+            if (context.secretPath === PATH) {
+              reached();
+              await gate;
+            }
+            return real.set(context, state);
+          },
+        };
+      };
+      now = T0 + 2 * LEASE_MS;
+      const slow = machine("broker-b", slowFirstSet).resume(ruleFor);
+      await atSet;
+      now = T0 + 4 * LEASE_MS;
+      expect((await machine("broker-c").resume(ruleFor)).map((r) => [r.secretPath, r.state])).toEqual([
+        [PATH, "done"],
+        ["rotated/second", "done"],
+      ]);
+      release();
+      expect(await slow).toEqual([]);
+      expect(await local.versions(PATH)).toHaveLength(2);
+      expect(await local.versions("rotated/second")).toHaveLength(2);
+    });
+
     it("a broker whose hold was taken over records nothing more and stops with conflict", async () => {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
