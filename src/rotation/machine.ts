@@ -124,7 +124,12 @@ export class RotationMachine {
       updatedAt: now,
       endedAt: null,
     };
-    await this.deps.store.insertRotation(rotation);
+    await this.deps.store.insertRotation(rotation).catch((error: unknown) => {
+      if (error instanceof BrokerError && error.code === "conflict") {
+        throw new BrokerError("conflict", `secret ${secretPath} already has a rotation pending or running`, { cause: error });
+      }
+      throw error;
+    });
     await this.audit(rotation, "rotation.start", "allowed", `attempt ${attempt}`, null);
     return this.run(rotation, rule);
   }

@@ -160,7 +160,7 @@ function machineSuite(name: string, open: () => Promise<Subject>): void {
       const dying = dyingAt({ step: "set", when: "before" });
       void machine("broker-a", dying.strategyFor).start(PATH, rule);
       await dying.reached;
-      await expect(machine("broker-b").start(PATH, rule)).rejects.toMatchObject({ code: "conflict" });
+      await expect(machine("broker-b").start(PATH, rule)).rejects.toMatchObject({ code: "conflict", message: `secret ${PATH} already has a rotation pending or running` });
     });
 
     it.each(STEPS.flatMap((step) => (["before", "after"] as const).map((when) => ({ step, when }))))(
