@@ -171,3 +171,37 @@ export interface JobState {
   lastFinishedAt: number | null;
   lastOutcome: JobOutcome | null;
 }
+
+/** Where a rotation is: `pending` (recorded, no broker runs it yet), `running` (held by a broker), or ended. */
+export type RotationState = "pending" | "running" | "done" | "failed" | "rolled_back";
+export const ROTATION_STATES: readonly RotationState[] = ["pending", "running", "done", "failed", "rolled_back"];
+/** The four steps of a rotation, in order. */
+export type RotationStep = "create" | "set" | "test" | "finish";
+export const ROTATION_STEPS: readonly RotationStep[] = ["create", "set", "test", "finish"];
+
+/** One rotation of one secret, as stored (times in ms). Never holds a value. */
+export interface RotationRecord {
+  /** UUID: the idempotency key of every step. */
+  id: string;
+  secretPath: string;
+  strategy: string;
+  /** The rule that asked for it, as `file:line#index`. */
+  ruleRef: string;
+  state: RotationState;
+  /** The last step that completed; null before create completed. */
+  lastStep: RotationStep | null;
+  /** JSON text of the StepState the last completed step returned (`{}` before create). */
+  stepState: string;
+  /** 1 for the first try of a rotation; retries after a failure count up. */
+  attempt: number;
+  /** The BrokerError code that ended it as failed or rolled back; null otherwise. */
+  errorCode: string | null;
+  /** The version finish made current; null until then. */
+  version: number | null;
+  /** The broker instance running it, and until when (ms) its hold lasts; null when no one runs it. */
+  owner: string | null;
+  leaseUntil: number | null;
+  createdAt: number;
+  updatedAt: number;
+  endedAt: number | null;
+}

@@ -5,7 +5,7 @@
  * probes and closing.
  */
 import type { ChainKey } from "../audit/chain.js";
-import type { AuditEntry, AuditRecord, JobOutcome, Lease, LeaseSortKey, OperatorRecord, PageRequest, ServerCredential, ServerRecord } from "../domain.js";
+import type { AuditEntry, AuditRecord, JobOutcome, Lease, LeaseSortKey, OperatorRecord, PageRequest, RotationRecord, RotationStep, ServerCredential, ServerRecord } from "../domain.js";
 import { BrokerError } from "../errors.js";
 import { assertionRepository, type AssertionRepository } from "./repositories/assertions.js";
 import { auditRepository, type AuditRepository, type AuditRepositoryOptions } from "./repositories/audit.js";
@@ -14,12 +14,13 @@ import { leaseRepository, isLeaseRevocation, type LeaseRepository } from "./repo
 import { metaRepository, type MetaRepository } from "./repositories/meta.js";
 import { operatorRepository, type OperatorRepository } from "./repositories/operators.js";
 import { rateLimitRepository, type BucketShape, type FailurePolicy, type RateLimitRepository } from "./repositories/rate-limits.js";
+import { rotationRepository, type RotationRepository } from "./repositories/rotations.js";
 import { secretRepository, type SecretRepository } from "./repositories/secrets.js";
 import { serverRepository, type ServerRepository } from "./repositories/servers.js";
 import { signingKeyRepository, type SigningKeyRepository } from "./repositories/signing-keys.js";
 import { auditPagesOf } from "./shared.js";
 import type { SqlExecutor } from "./sql/executor.js";
-import type { AuditFilter, LeaseFilter, LeaseRevocation, SecretWrite, SigningKeyRow, Store } from "./store.js";
+import type { AuditFilter, LeaseFilter, LeaseRevocation, PendingValueRow, RotationEnd, RotationFilter, SecretWrite, SigningKeyRow, Store } from "./store.js";
 import type { StoreTables } from "./tables.js";
 
 export interface Repositories {
@@ -33,6 +34,7 @@ export interface Repositories {
   audit: AuditRepository;
   meta: MetaRepository;
   jobs: JobRepository;
+  rotations: RotationRepository;
 }
 
 export interface RepositoryOptions extends AuditRepositoryOptions {
@@ -53,6 +55,7 @@ export function createRepositories(db: SqlExecutor, tables: StoreTables, options
     audit: auditRepository(db, tables, leases, options),
     meta: metaRepository(db, tables),
     jobs: jobRepository(db, tables),
+    rotations: rotationRepository(db, tables),
   };
   return options.decorate ? options.decorate(repositories) : repositories;
 }
@@ -61,6 +64,8 @@ export function createRepositories(db: SqlExecutor, tables: StoreTables, options
 function isPageRequest(page: PageRequest<unknown> | undefined): boolean {
   return page === undefined || (Number.isInteger(page.limit) && page.limit >= 1);
 }
+
+const ENDED_STATES: ReadonlySet<string> = new Set(["done", "failed", "rolled_back"]);
 
 export abstract class RepositoryStore implements Store {
   abstract readonly dialect: Store["dialect"];
@@ -232,6 +237,34 @@ export abstract class RepositoryStore implements Store {
   }
   getJobState(name: string) {
     return this.guard("getJobState", () => this.repositories.jobs.get(name));
+  }
+
+  // rotations
+  insertRotation(rotation: RotationRecord) {
+    return this.guard("insertRotation", () => this.repositories.rotations.insert(rotation));
+  }
+  getRotation(id: string) {
+    return this.guard("getRotation", () => this.repositories.rotations.get(id));
+  }
+  listRotations(filter: RotationFilter) {
+    return this.guard("listRotations", () => this.repositories.rotations.list(filter));
+  }
+  claimRotation(id: string, owner: string, now: number, leaseUntil: number) {
+    return this.guard("claimRotation", () => this.repositories.rotations.claim(id, owner, now, leaseUntil));
+  }
+  recordRotationStep(id: string, owner: string, step: RotationStep, stepState: string, now: number, leaseUntil: number) {
+    return this.guard("recordRotationStep", () => this.repositories.rotations.recordStep(id, owner, step, stepState, now, leaseUntil));
+  }
+  endRotation(id: string, owner: string, end: RotationEnd) {
+    // Misuse, not a storage failure: checked before the guard would call it one.
+    if (!ENDED_STATES.has(end.state)) return Promise.reject(new TypeError(`a rotation cannot end as ${end.state}`));
+    return this.guard("endRotation", () => this.repositories.rotations.end(id, owner, end));
+  }
+  keepPendingValue(row: PendingValueRow) {
+    return this.guard("keepPendingValue", () => this.repositories.rotations.keepPending(row));
+  }
+  getPendingValue(rotationId: string) {
+    return this.guard("getPendingValue", () => this.repositories.rotations.pending(rotationId));
   }
 
   // signing keys

@@ -4,7 +4,8 @@
  * native types. Times are bigint milliseconds read as JavaScript numbers (exact up to 2^53, i.e.
  * for the next 285,000 years), blobs are bytea read as Buffers.
  */
-import { bigint, boolean, customType, index, integer, numeric, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { bigint, boolean, customType, index, integer, numeric, pgTable, primaryKey, text, uniqueIndex } from "drizzle-orm/pg-core";
 import type { ActorKind, AuditOutcome } from "../domain.js";
 
 /** bytea ⇄ Buffer. node-postgres already returns Buffers for bytea and sends Buffers as bytea. */
@@ -178,4 +179,39 @@ export const authFailures = pgTable("auth_failures", {
   failures: integer("failures").notNull(),
   windowStartedAt: int8("window_started_at").notNull(),
   lockedUntil: int8("locked_until").notNull(),
+});
+
+/** Rotations, each step recorded before the next (migration 0008); at most one active per secret. */
+export const rotations = pgTable(
+  "rotations",
+  {
+    id: text("id").primaryKey(),
+    secretPath: text("secret_path").notNull(),
+    strategy: text("strategy").notNull(),
+    ruleRef: text("rule_ref").notNull(),
+    state: text("state").notNull(),
+    lastStep: text("last_step"),
+    stepState: text("step_state").notNull().default("{}"),
+    attempt: int8("attempt").notNull().default(1),
+    errorCode: text("error_code"),
+    version: int8("version"),
+    owner: text("owner"),
+    leaseUntil: int8("lease_until"),
+    createdAt: int8("created_at").notNull(),
+    updatedAt: int8("updated_at").notNull(),
+    endedAt: int8("ended_at"),
+  },
+  (t) => [
+    uniqueIndex("rotations_one_active").on(t.secretPath).where(sql`state IN ('pending', 'running')`),
+    index("rotations_secret").on(t.secretPath, t.createdAt),
+  ],
+);
+
+/** A rotation's pending value, envelope-encrypted, bound to its secret path and rotation id (migration 0008). */
+export const rotationPendingValues = pgTable("rotation_pending_values", {
+  rotationId: text("rotation_id").primaryKey(),
+  keyId: text("key_id").notNull(),
+  wrappedKey: bytea("wrapped_key").notNull(),
+  ciphertext: bytea("ciphertext").notNull(),
+  createdAt: int8("created_at").notNull(),
 });

@@ -2,7 +2,8 @@
  * Drizzle table definitions for SQLite. They mirror migrations/sqlite/*.sql exactly (a test
  * checks it); the PostgreSQL dialect keeps the same names and columns with native types.
  */
-import { blob, index, integer, numeric, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { blob, index, integer, numeric, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const servers = sqliteTable("servers", {
   id: text("id").primaryKey(),
@@ -165,4 +166,39 @@ export const authFailures = sqliteTable("auth_failures", {
   failures: integer("failures").notNull(),
   windowStartedAt: integer("window_started_at").notNull(),
   lockedUntil: integer("locked_until").notNull(),
+});
+
+/** Rotations, each step recorded before the next (migration 0008); at most one active per secret. */
+export const rotations = sqliteTable(
+  "rotations",
+  {
+    id: text("id").primaryKey(),
+    secretPath: text("secret_path").notNull(),
+    strategy: text("strategy").notNull(),
+    ruleRef: text("rule_ref").notNull(),
+    state: text("state").notNull(),
+    lastStep: text("last_step"),
+    stepState: text("step_state").notNull().default("{}"),
+    attempt: integer("attempt").notNull().default(1),
+    errorCode: text("error_code"),
+    version: integer("version"),
+    owner: text("owner"),
+    leaseUntil: integer("lease_until"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    endedAt: integer("ended_at"),
+  },
+  (t) => [
+    uniqueIndex("rotations_one_active").on(t.secretPath).where(sql`state IN ('pending', 'running')`),
+    index("rotations_secret").on(t.secretPath, t.createdAt),
+  ],
+);
+
+/** A rotation's pending value, envelope-encrypted, bound to its secret path and rotation id (migration 0008). */
+export const rotationPendingValues = sqliteTable("rotation_pending_values", {
+  rotationId: text("rotation_id").primaryKey(),
+  keyId: text("key_id").notNull(),
+  wrappedKey: blob("wrapped_key", { mode: "buffer" }).notNull(),
+  ciphertext: blob("ciphertext", { mode: "buffer" }).notNull(),
+  createdAt: integer("created_at").notNull(),
 });

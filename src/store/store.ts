@@ -19,6 +19,9 @@ import type {
   LeaseSortKey,
   OperatorRecord,
   PageRequest,
+  RotationRecord,
+  RotationState,
+  RotationStep,
   SecretMetadata,
   SecretVersionInfo,
   ServerCredential,
@@ -99,6 +102,31 @@ export interface SecretWrite {
   now: number;
   /** Encrypts the value for the version number the store allocates. */
   seal: (version: number) => { keyId: string; wrappedKey: Buffer; ciphertext: Buffer };
+}
+
+/** Which rotations listRotations answers: all of the given conditions (none: every rotation). */
+export interface RotationFilter {
+  secretPath?: string;
+  states?: readonly RotationState[];
+}
+
+/** How a rotation ended (see endRotation). */
+export interface RotationEnd {
+  state: Exclude<RotationState, "pending" | "running">;
+  errorCode: string | null;
+  version: number | null;
+  now: number;
+  /** Keep the pending value (a rotation that could not be rolled back: it may be the only copy of what the target holds). */
+  keepPending: boolean;
+}
+
+/** A rotation's pending value, envelope-encrypted (rotation/pending-values.ts). */
+export interface PendingValueRow {
+  rotationId: string;
+  keyId: string;
+  wrappedKey: Buffer;
+  ciphertext: Buffer;
+  createdAt: number;
 }
 
 export interface Store {
@@ -216,6 +244,34 @@ export interface Store {
   finishJobRun(name: string, owner: string, now: number, outcome: JobOutcome, nextRunAt: number): Promise<boolean>;
   /** The job's state; undefined when no runner has run it on this database. */
   getJobState(name: string): Promise<JobState | undefined>;
+
+  // rotations (rotation/machine.ts)
+  /** Records a new rotation; conflict when its id exists or the secret already has an active (pending or running) rotation. */
+  insertRotation(rotation: RotationRecord): Promise<void>;
+  getRotation(id: string): Promise<RotationRecord | undefined>;
+  /** Oldest created first (ties by id). */
+  listRotations(filter: RotationFilter): Promise<RotationRecord[]>;
+  /**
+   * Makes `owner` the holder of a pending rotation, or of a running one whose holder's
+   * `leaseUntil` is at or before `now` (that broker died or stalled), until `leaseUntil`. True
+   * when `owner` now holds it; false for an ended rotation, one held by a live lease, or none.
+   */
+  claimRotation(id: string, owner: string, now: number, leaseUntil: number): Promise<boolean>;
+  /**
+   * Records that `step` completed with `stepState` (JSON text) and renews the hold to
+   * `leaseUntil`; false (nothing recorded) when `owner` does not hold the running rotation.
+   */
+  recordRotationStep(id: string, owner: string, step: RotationStep, stepState: string, now: number, leaseUntil: number): Promise<boolean>;
+  /**
+   * Ends `owner`'s running rotation and, unless `end.keepPending`, deletes its pending value in
+   * the same transaction; false (nothing changed) when `owner` does not hold it. An active
+   * `end.state` rejects with a TypeError.
+   */
+  endRotation(id: string, owner: string, end: RotationEnd): Promise<boolean>;
+  /** Stores a rotation's pending value unless it has one already (the first write wins). */
+  keepPendingValue(row: PendingValueRow): Promise<void>;
+  /** The rotation's pending value; undefined when it has none (never kept, or dropped when it ended). */
+  getPendingValue(rotationId: string): Promise<PendingValueRow | undefined>;
 
   // signing keys
   insertSigningKey(row: SigningKeyRow): Promise<void>;

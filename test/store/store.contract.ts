@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chainHash, GENESIS_HASH } from "../../src/audit/chain.js";
 import { verifyChain } from "../../src/audit/verify.js";
 import { KEYED_FROM_START, TEST_CHAIN_KEY } from "../helpers/chain-key.js";
-import type { AuditEntry, AuditRecord, Lease, ServerCredential, ServerRecord } from "../../src/domain.js";
+import type { AuditEntry, AuditRecord, Lease, RotationRecord, ServerCredential, ServerRecord } from "../../src/domain.js";
 import { BrokerError } from "../../src/errors.js";
 import { type SecretWrite, type SigningKeyRow, type Store } from "../../src/store/store.js";
 
@@ -780,6 +780,79 @@ export function describeStoreContract(name: string, open: () => Promise<StoreSub
         });
         expect(await store.acquireJobLock("purge", "broker-b", T0 + 10 * MINUTE - 1, T0 + 11 * MINUTE)).toBe(false);
         expect(await store.acquireJobLock("purge", "broker-b", T0 + 10 * MINUTE, T0 + 11 * MINUTE)).toBe(true);
+      });
+    });
+
+    describe("rotations", () => {
+      const LEASE = MINUTE;
+      const rotation = (id: string, overrides: Partial<RotationRecord> = {}): RotationRecord => ({
+        id,
+        secretPath: "prod/api",
+        strategy: "generate",
+        ruleRef: "policies/rotation.yaml:2#0",
+        state: "running",
+        lastStep: null,
+        stepState: "{}",
+        attempt: 1,
+        errorCode: null,
+        version: null,
+        owner: "broker-a",
+        leaseUntil: T0 + LEASE,
+        createdAt: T0,
+        updatedAt: T0,
+        endedAt: null,
+        ...overrides,
+      });
+      const pendingRow = (rotationId: string, ciphertext: string) => ({ rotationId, keyId: "k1", wrappedKey: Buffer.from("wrapped"), ciphertext: Buffer.from(ciphertext), createdAt: T0 });
+
+      it("allows one active rotation per secret: a second is a conflict until the first has ended", async () => {
+        await store.insertRotation(rotation("r1"));
+        await expect(store.insertRotation(rotation("r2"))).rejects.toMatchObject({ code: "conflict" });
+        await expect(store.insertRotation(rotation("r2", { state: "pending", owner: null, leaseUntil: null }))).rejects.toMatchObject({ code: "conflict" });
+        // Another secret has its own.
+        await store.insertRotation(rotation("r3", { secretPath: "prod/other" }));
+        await expect(store.insertRotation(rotation("r1", { secretPath: "prod/third" }))).rejects.toMatchObject({ code: "conflict" });
+
+        expect(await store.endRotation("r1", "broker-a", { state: "done", errorCode: null, version: 2, now: T0 + 5, keepPending: false })).toBe(true);
+        await store.insertRotation(rotation("r2", { createdAt: T0 + 6 }));
+        expect((await store.listRotations({ secretPath: "prod/api" })).map((r) => [r.id, r.state])).toEqual([
+          ["r1", "done"],
+          ["r2", "running"],
+        ]);
+        expect((await store.listRotations({ states: ["running"] })).map((r) => r.id)).toEqual(["r3", "r2"]);
+      });
+
+      it("records steps only for the holder; an expired hold is taken over and the old holder can record nothing more", async () => {
+        await store.insertRotation(rotation("r1"));
+        expect(await store.recordRotationStep("r1", "broker-a", "create", '{"held":{"baseVersion":1}}', T0 + 1, T0 + 1 + LEASE)).toBe(true);
+        expect(await store.recordRotationStep("r1", "broker-b", "set", "{}", T0 + 2, T0 + 2 + LEASE)).toBe(false);
+        expect(await store.getRotation("r1")).toEqual(rotation("r1", { lastStep: "create", stepState: '{"held":{"baseVersion":1}}', leaseUntil: T0 + 1 + LEASE, updatedAt: T0 + 1 }));
+
+        expect(await store.claimRotation("r1", "broker-b", T0 + LEASE, T0 + 2 * LEASE)).toBe(false);
+        expect(await store.claimRotation("r1", "broker-b", T0 + 1 + LEASE, T0 + 2 * LEASE)).toBe(true);
+        expect(await store.recordRotationStep("r1", "broker-a", "set", "{}", T0 + 2 + LEASE, T0 + 3 * LEASE)).toBe(false);
+        expect(await store.endRotation("r1", "broker-a", { state: "done", errorCode: null, version: 2, now: T0 + 2 + LEASE, keepPending: false })).toBe(false);
+        expect(await store.endRotation("r1", "broker-b", { state: "rolled_back", errorCode: "rotation_failed", version: null, now: T0 + 3 + LEASE, keepPending: false })).toBe(true);
+        expect(await store.getRotation("r1")).toMatchObject({ state: "rolled_back", errorCode: "rotation_failed", owner: null, leaseUntil: null, endedAt: T0 + 3 + LEASE, lastStep: "create" });
+        // Ended: no one claims it again.
+        expect(await store.claimRotation("r1", "broker-c", T0 + 99 * LEASE, T0 + 100 * LEASE)).toBe(false);
+        expect(await store.getRotation("missing")).toBeUndefined();
+        await expect(store.endRotation("r1", "broker-b", { state: "running" as "done", errorCode: null, version: null, now: T0, keepPending: false })).rejects.toBeInstanceOf(TypeError);
+      });
+
+      it("keeps the first pending value, and drops it when the rotation ends unless told to keep it", async () => {
+        await store.insertRotation(rotation("r1"));
+        expect(await store.getPendingValue("r1")).toBeUndefined();
+        await store.keepPendingValue(pendingRow("r1", "first"));
+        await store.keepPendingValue(pendingRow("r1", "second"));
+        expect((await store.getPendingValue("r1"))?.ciphertext.toString()).toBe("first");
+        expect(await store.endRotation("r1", "broker-a", { state: "done", errorCode: null, version: 2, now: T0 + 1, keepPending: false })).toBe(true);
+        expect(await store.getPendingValue("r1")).toBeUndefined();
+
+        await store.insertRotation(rotation("r2"));
+        await store.keepPendingValue(pendingRow("r2", "kept"));
+        expect(await store.endRotation("r2", "broker-a", { state: "failed", errorCode: "backend_unavailable", version: null, now: T0 + 2, keepPending: true })).toBe(true);
+        expect((await store.getPendingValue("r2"))?.ciphertext.toString()).toBe("kept");
       });
     });
 
